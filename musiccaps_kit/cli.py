@@ -1,0 +1,213 @@
+"""The ``mck`` command line: a thin layer over the library functions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from musiccaps_kit.catalog import SUBSETS, CatalogError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _print_table(rows: list[tuple[str, str]], title: str) -> None:
+    width = max(len(k) for k, _ in rows)
+    click.echo(title)
+    for key, value in rows:
+        click.echo(f"  {key.ljust(width)}  {value}")
+
+
+def _load_catalog(dataset: str, subset: str):
+    from musiccaps_kit import catalog
+
+    try:
+        return catalog.load(dataset).subset(subset)
+    except (CatalogError, KeyError) as e:
+        raise click.UsageError(str(e.args[0] if isinstance(e, KeyError) else e)) from None
+
+
+@click.group()
+@click.version_option(package_name="musiccaps-kit")
+def main() -> None:
+    """musiccaps-kit: prepare MusicCaps, train a compact MusicLM cascade, and benchmark."""
+
+
+@main.group()
+def catalog() -> None:
+    """Inspect MusicCaps metadata or a custom caption set in its format."""
+
+
+DATASET_HELP = "musiccaps (bundled CSV), demo, hub (Hugging Face google/MusicCaps), or a CSV path"
+SUBSET_HELP = f"one of {', '.join(SUBSETS)}, or label:NAME_OR_MID (an AudioSet class)"
+
+
+@catalog.command("stats")
+@click.option("--dataset", default="musiccaps", show_default=True, help=DATASET_HELP)
+@click.option("--subset", default="all", show_default=True, help=SUBSET_HELP)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("genres.png"),
+    show_default=True,
+    help="where to draw the genre distribution (PNG)",
+)
+def catalog_stats(dataset: str, subset: str, plot: Path) -> None:
+    """Print clip counts and draw the genre distribution (paper Figs. 4-5)."""
+    from musiccaps_kit.catalog_stats import counts, genre_counts, plot_genres
+
+    cat = _load_catalog(dataset, subset)
+    rows = [(k, f"{v:,}") for k, v in counts(cat).items()]
+    rows += [(f"genre: {g}", f"{n:,}") for g, n in genre_counts(cat).most_common(10)]
+    _print_table(rows, f"{cat.name} ({subset}) from {cat.source}")
+    click.echo(f"genre distribution: {plot_genres(cat, plot)}")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--dataset", default="musiccaps", show_default=True, help=DATASET_HELP)
+@click.option("--subset", default="all", show_default=True, help=SUBSET_HELP)
+@click.option(
+    "--source",
+    type=click.Choice(["youtube", "local"]),
+    default=None,
+    help="where audio comes from [default: local for demo, else youtube]",
+)
+@click.option(
+    "--audio-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="local source: folder of files named {ytid}.{ext}",
+)
+@click.option(
+    "--segment",
+    type=click.Choice(["auto", "precut", "full"]),
+    default="auto",
+    show_default=True,
+    help="local source: files are the clip (precut), whole recordings (full), or auto",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="output folder for shards, dataset_info.json and failures.csv",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="per-clip cache [default: OUT/cache]",
+)
+@click.option("--name", help="record set name in shard file names [default: the dataset's]")
+@click.option(
+    "--shards", type=click.IntRange(min=1), help="shards per split [default: one per 100 clips]"
+)
+@click.option(
+    "--rates", default="16000,24000", show_default=True, help="output sample rates, comma-separated"
+)
+@click.option(
+    "--max-pad",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="seconds of silence a short clip may be padded with before it fails",
+)
+@click.option("--tokenizer", default="identity", show_default=True, help="tokenize step")
+@click.option(
+    "--url-template",
+    default=None,
+    help="youtube source: URL with {ytid} [default: the YouTube watch URL]",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="youtube source: retries of transient failures, with exponential backoff",
+)
+@click.option(
+    "--sleep",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="youtube source: seconds to wait before each request",
+)
+@click.option(
+    "--cookies",
+    type=click.Path(exists=True, dir_okay=False),
+    help="youtube source: cookies.txt file for yt-dlp",
+)
+@click.option(
+    "--only-failed",
+    is_flag=True,
+    help="retry the clips listed in OUT/failures.csv; others come from the cache",
+)
+@click.option("--quiet", is_flag=True, help="no progress bar")
+@click.pass_context
+def prepare(
+    ctx: click.Context,
+    dataset: str,
+    subset: str,
+    source: str | None,
+    audio_dir: Path | None,
+    segment: str,
+    out: Path,
+    cache_dir: Path | None,
+    name: str | None,
+    shards: int | None,
+    rates: str,
+    max_pad: float,
+    tokenizer: str,
+    url_template: str | None,
+    retries: int,
+    sleep: float,
+    cookies: str | None,
+    only_failed: bool,
+    quiet: bool,
+) -> None:
+    """Fetch, cut, resample and tokenize clips into sharded TFRecords.
+
+    Unknown options (--runner, --project, --setup_file, ...) go to Apache Beam unchanged.
+    """
+    from musiccaps_kit.audio import SegmentRecipe
+    from musiccaps_kit.preparation import PrepareConfig, read_failures, summary_rows
+    from musiccaps_kit.resources import DEMO_AUDIO_DIR
+    from pipelines.prepare import run
+
+    cat = _load_catalog(dataset, subset)
+    if source is None:
+        source = "local" if dataset == "demo" else "youtube"
+    if source == "local":
+        if audio_dir is None and dataset == "demo":
+            audio_dir = DEMO_AUDIO_DIR
+        options: dict = {"audio_dir": str(audio_dir) if audio_dir else None, "segment": segment}
+    else:
+        options = {"retries": retries, "sleep_s": sleep, "cookies": cookies}
+        if url_template:
+            options["url_template"] = url_template
+    if only_failed:
+        failed = read_failures(out)
+        if not failed:
+            raise click.UsageError(f"--only-failed: no failures recorded in {out}")
+        click.echo(f"retrying {len(failed)} failed clips; the others come from the cache")
+    try:
+        rate_list = tuple(sorted({int(r) for r in rates.split(",") if r.strip()}))
+    except ValueError:
+        raise click.BadParameter(f"{rates!r} is not a comma-separated list of rates") from None
+    config = PrepareConfig(
+        name=name or cat.name,
+        out_dir=str(out),
+        cache_dir=str(cache_dir or out / "cache"),
+        source=source,
+        source_options=options,
+        segment=SegmentRecipe(rates=rate_list, max_pad_s=max_pad),
+        tokenizer=tokenizer,
+        shards=shards,
+        retry_failed=only_failed,
+    )
+    click.echo(f"preparing {len(cat)} clips of {cat.name} ({subset}) from {source} into {out}")
+    info = run(cat, config, beam_args=ctx.args, progress=not quiet)
+    _print_table(summary_rows(info), f"prepared {info['name']}:")
+    click.echo(f"records and dataset_info.json in {out}")
+
+
+if __name__ == "__main__":
+    main()

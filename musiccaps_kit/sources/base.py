@@ -1,0 +1,46 @@
+"""The source interface and the factory that builds a source from picklable settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from musiccaps_kit.catalog import Clip
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """An audio file on local disk that holds a clip, and where in it the clip starts.
+
+    ``precut`` files are the clip itself (offset 0); others are longer recordings.
+    ``downloaded`` is False when the file was already there (no network was used).
+    """
+
+    path: Path
+    offset_s: float
+    precut: bool
+    downloaded: bool
+
+
+class Source(Protocol):
+    """Turns a catalog clip into a local audio file, or raises ``FetchError``."""
+
+    name: str
+
+    def fetch(self, clip: Clip) -> Fetched: ...
+
+    def recipe(self) -> dict[str, Any]: ...
+
+
+def make_source(kind: str, cache_dir: str | Path, **settings: Any) -> Source:
+    """Build the source named ``kind`` (``youtube`` or ``local``) with its settings."""
+    if kind == "youtube":
+        from musiccaps_kit.sources.youtube import YoutubeSource
+
+        return YoutubeSource(raw_dir=Path(cache_dir) / "raw", **settings)
+    if kind == "local":
+        from musiccaps_kit.sources.local import LocalSource
+
+        return LocalSource(**settings)
+    raise ValueError(f"unknown source {kind!r}: use youtube or local")

@@ -1,0 +1,53 @@
+"""The tokenize step of ``mck prepare``: a registry of tokenizers behind one interface.
+
+A tokenizer turns a clip's waveforms (by sample rate) into named integer arrays that go
+into the record as ``tokens/{name}``. ``identity`` adds none; the cascade's codec,
+semantic and MuLan tokenizers register here and bring their checkpoint checksums, so a
+record set knows which models made its tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class Tokenizer(Protocol):
+    """Loads its model in ``setup()`` (once per worker) and tokenizes one clip at a time."""
+
+    name: str
+
+    def setup(self) -> None: ...
+
+    def __call__(self, audio: dict[int, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def recipe(self) -> dict[str, Any]: ...
+
+
+class IdentityTokenizer:
+    """Writes no tokens: records hold waveforms and metadata only."""
+
+    name = "identity"
+
+    def setup(self) -> None:
+        pass
+
+    def __call__(self, audio: dict[int, np.ndarray]) -> dict[str, np.ndarray]:
+        return {}
+
+    def recipe(self) -> dict[str, Any]:
+        return {"tokenizer": self.name}
+
+
+TOKENIZERS: dict[str, Callable[..., Tokenizer]] = {"identity": IdentityTokenizer}
+
+
+def make_tokenizer(name: str, **settings: Any) -> Tokenizer:
+    """Build the registered tokenizer ``name``."""
+    try:
+        factory = TOKENIZERS[name]
+    except KeyError:
+        raise ValueError(f"unknown tokenizer {name!r}: known are {sorted(TOKENIZERS)}") from None
+    return factory(**settings)
