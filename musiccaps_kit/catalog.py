@@ -142,14 +142,14 @@ def parse_row(row: Mapping[str, Any], where: str) -> Clip:
         caption=str(row["caption"]).strip(),
         aspects=_parse_aspects(row.get("aspect_list"), lambda p: fail("aspect_list", p)),
         labels=_parse_labels(row.get("audioset_positive_labels"), lambda p: fail("labels", p)),
-        author_id=str(row.get("author_id") or "").strip(),
+        author_id=_text(row.get("author_id")),
         is_balanced_subset=_parse_flag(
             row.get("is_balanced_subset"), lambda p: fail("is_balanced_subset", p)
         ),
         is_audioset_eval=_parse_flag(
             row.get("is_audioset_eval"), lambda p: fail("is_audioset_eval", p)
         ),
-        path=str(row.get("path") or "").strip(),
+        path=_text(row.get("path")),
     )
 
 
@@ -200,6 +200,11 @@ def _parse_flag(value: Any, fail) -> bool:
     if text in ("false", "0"):
         return False
     raise fail(f"{_short(value)} is not True or False")
+
+
+def _text(value: Any) -> str:
+    """An optional text cell; the hub gives numbers (author_id 0) where the CSV has text."""
+    return "" if value is None else str(value).strip()
 
 
 def _short(value: Any) -> str:

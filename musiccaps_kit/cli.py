@@ -209,5 +209,20 @@ def prepare(
     click.echo(f"records and dataset_info.json in {out}")
 
 
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out/demo"),
+    show_default=True,
+    help="where the demo writes its records and plots",
+)
+@click.pass_context
+def demo(ctx: click.Context, out: Path) -> None:
+    """Run the main job on the bundled demo set: catalog stats, then prepare its records."""
+    ctx.invoke(catalog_stats, dataset="demo", subset="all", plot=out / "genres.png")
+    ctx.invoke(prepare, dataset="demo", out=out / "records")
+
+
 if __name__ == "__main__":
     main()

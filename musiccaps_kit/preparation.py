@@ -92,8 +92,10 @@ def process_clip(
     if segment is not None:
         return ClipOutcome(clip, segment, STATUS_CACHED)
     known = cache.failure(clip)
-    if known is not None and not retry_failed and known.category not in TRANSIENT:
-        return ClipOutcome(clip, failure=known, status=STATUS_CACHED)
+    if known is not None:
+        if not retry_failed and known.category not in TRANSIENT:
+            return ClipOutcome(clip, failure=known, status=STATUS_CACHED)
+        source.forget(clip)  # a bad download is fetched again, not decoded again
     try:
         fetched = source.fetch(clip)
         segment = load_segment(

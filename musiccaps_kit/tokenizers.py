@@ -18,6 +18,7 @@ class Tokenizer(Protocol):
     """Loads its model in ``setup()`` (once per worker) and tokenizes one clip at a time."""
 
     name: str
+    token_names: tuple[str, ...]
 
     def setup(self) -> None: ...
 
@@ -30,6 +31,7 @@ class IdentityTokenizer:
     """Writes no tokens: records hold waveforms and metadata only."""
 
     name = "identity"
+    token_names: tuple[str, ...] = ()
 
     def setup(self) -> None:
         pass
@@ -38,7 +40,7 @@ class IdentityTokenizer:
         return {}
 
     def recipe(self) -> dict[str, Any]:
-        return {"tokenizer": self.name}
+        return {"tokenizer": self.name, "token_names": list(self.token_names)}
 
 
 TOKENIZERS: dict[str, Callable[..., Tokenizer]] = {"identity": IdentityTokenizer}

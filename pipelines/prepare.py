@@ -5,8 +5,11 @@
           -> GroupByKey(split, shard) -> WriteShard (atomic) -> Finalize
     failures (known, and any exception via the dead-letter output) -> failures.csv
 
-Locally it runs on Beam's Python FnApiRunner with one worker process per core (Beam 2.77's
-DirectRunner would first try to download the Prism runner binary). Any other runner is
+Locally it runs on Beam's Python FnApiRunner with one worker thread per core (Beam 2.77's
+DirectRunner would first try to download the Prism runner binary). Decoding, resampling
+and downloads release the GIL, and threads start instantly; pass
+``--direct_running_mode=multi_processing`` for worker processes, and a larger
+``--direct_num_workers`` for YouTube downloads, which wait on the network. Any other runner is
 chosen with ``--runner`` and its options pass through untouched.
 """
 
@@ -177,7 +180,7 @@ def pipeline_options(beam_args: Sequence[str]) -> tuple[PipelineOptions, Any]:
 
     defaults = {
         "--direct_num_workers": str(os.cpu_count() or 1),
-        "--direct_running_mode": "multi_processing",
+        "--direct_running_mode": "multi_threading",
     }
     for flag, value in defaults.items():
         if not any(a == flag or a.startswith(flag + "=") for a in args):

@@ -30,6 +30,9 @@ class Source(Protocol):
 
     def fetch(self, clip: Clip) -> Fetched: ...
 
+    def forget(self, clip: Clip) -> None:
+        """Drop any downloaded copy of ``clip`` so that the next fetch asks again."""
+
     def recipe(self) -> dict[str, Any]: ...
 
 

@@ -42,6 +42,8 @@ _RULES: tuple[tuple[Category, re.Pattern[str]], ...] = tuple(
         # YouTube writes "you’re" with a curly apostrophe in its bot check.
         (Category.BOT_CHECK, r"not a bot|confirm you[’']re|too many requests|http error 429"),
         (Category.BOT_CHECK, r"rate.?limit|http error 403"),
+        # A server error says nothing about the video ("503: Service Unavailable").
+        (Category.NETWORK, r"http error 5\d\d"),
         (Category.SIGN_IN, r"confirm your age|age.?restricted|inappropriate for some users"),
         (Category.COPYRIGHT, r"copyright"),
         (Category.REMOVED, r"terminated|removed by the (uploader|user)|has been removed"),
@@ -53,8 +55,8 @@ _RULES: tuple[tuple[Category, re.Pattern[str]], ...] = tuple(
         (Category.BAD_MEDIA, r"ffmpeg|ffprobe|postprocess|invalid data|decode|codec|too short"),
         (
             Category.NETWORK,
-            r"timed? ?out|connection|network|urlopen|name resolution|http error 5\d\d"
-            r"|temporary failure|ssl|reset by peer|incomplete read",
+            r"timed? ?out|connection|network|urlopen|name resolution|temporary failure|ssl"
+            r"|reset by peer|incomplete read",
         ),
     )
 )

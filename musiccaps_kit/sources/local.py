@@ -75,5 +75,8 @@ class LocalSource:
         )
         return Fetched(path, 0.0 if precut else clip.start_s, precut, downloaded=False)
 
+    def forget(self, clip: Clip) -> None:
+        pass  # the user's files are never deleted
+
     def recipe(self) -> dict[str, Any]:
         return {"source": self.name, "segment": self.segment}

@@ -67,6 +67,11 @@ class YoutubeSource:
         hits = sorted(p for p in Path(self.raw_dir).glob(f"{ytid}.*") if p.is_file())
         return hits[0] if hits else None
 
+    def forget(self, clip: Clip) -> None:
+        cached = self.cached_file(clip.ytid)
+        if cached is not None:
+            cached.unlink(missing_ok=True)
+
     def fetch(self, clip: Clip) -> Fetched:
         if not YOUTUBE_ID.match(clip.ytid):
             raise FetchError(

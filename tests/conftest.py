@@ -1,0 +1,93 @@
+"""Shared fixtures: real clips (the bundled demo set, ../shared/realmusic) and a loopback
+HTTP server that yt-dlp downloads from."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MCK_SHARED", REPO.parent / "shared"))
+REALMUSIC = SHARED / "realmusic"
+
+
+@pytest.fixture(scope="session")
+def demo_catalog():
+    from musiccaps_kit import catalog
+
+    return catalog.load("demo")
+
+
+@pytest.fixture(scope="session")
+def realmusic() -> Path:
+    if not (REALMUSIC / "manifest.csv").is_file():
+        pytest.skip(f"{REALMUSIC} is not present")
+    return REALMUSIC
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+    def do_GET(self):  # noqa: N802 - the base class's name
+        self.server.requests.append(self.path)
+        failures = self.server.fail_next.get(self.path)
+        if failures:
+            self.send_error(failures.pop())
+            return
+        super().do_GET()
+
+    def copyfile(self, source, outputfile):
+        try:
+            super().copyfile(source, outputfile)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # yt-dlp closes the connection once ffmpeg has the section it asked for
+
+
+class LoopbackServer:
+    """Serves a folder on 127.0.0.1 and records every request path."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        handler = functools.partial(_Handler, directory=str(folder))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.requests = []
+        self.httpd.fail_next = {}
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url_template(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{{ytid}}.wav"
+
+    @property
+    def requests(self) -> list[str]:
+        return self.httpd.requests
+
+    def fail_next(self, path: str, status: int, times: int = 1) -> None:
+        """Answer the next ``times`` requests for ``path`` with ``status``, not the file."""
+        self.httpd.fail_next[path] = [status] * times
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def serve(tmp_path):
+    servers = []
+
+    def start(folder: Path) -> LoopbackServer:
+        servers.append(LoopbackServer(folder))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
