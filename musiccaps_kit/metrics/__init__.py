@@ -1,0 +1,1 @@
+"""The paper's metrics: Fréchet distance (FAD), KLD and MCC."""
