@@ -1,0 +1,98 @@
+"""The embedder interface: waveform + rate in, ``[frames, dims]`` out, plus a recipe.
+
+Every number computed from an embedding carries the embedder's recipe: its name, input
+rate, resampler, windowing, normalisation, output, and a checksum of its weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from musiccaps_kit.audio import RESAMPLER, resample
+
+
+class Embedder(ABC):
+    """A frozen model that maps a mono waveform to a sequence of embedding frames."""
+
+    name: str
+    rate: int
+
+    def __call__(self, wave: np.ndarray, rate: int) -> np.ndarray:
+        """Embed a mono float waveform at ``rate`` (resampled to the model's rate first)."""
+        wave = np.asarray(wave, dtype=np.float32)
+        if wave.ndim != 1:
+            raise ValueError(f"{self.name}: expected a mono waveform, got shape {wave.shape}")
+        frames = self.embed(resample(wave, rate, self.rate))
+        frames = np.asarray(frames, dtype=np.float32)
+        if frames.ndim != 2 or not len(frames):
+            raise ValueError(f"{self.name}: model returned shape {frames.shape}")
+        if not np.isfinite(frames).all():
+            raise ValueError(f"{self.name}: model returned NaN or infinite embeddings")
+        return frames
+
+    @abstractmethod
+    def embed(self, wave: np.ndarray) -> np.ndarray:
+        """Embed a waveform already at ``self.rate``."""
+
+    @abstractmethod
+    def settings(self) -> dict[str, Any]:
+        """What shapes the output besides the weights: windowing, normalisation, output."""
+
+    @abstractmethod
+    def weights_checksum(self) -> str:
+        """sha256 of the weight files: a changed checkpoint never reuses cached values."""
+
+    def recipe(self) -> dict[str, Any]:
+        return {
+            "embedder": self.name,
+            "rate": self.rate,
+            "resampler": RESAMPLER,
+            **self.settings(),
+            "weights_sha256": self.weights_checksum(),
+        }
+
+
+def checksum_files(paths: list[Path]) -> str:
+    """sha256 over files (names and contents), in name order."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.name.encode())
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def checksum_dir(folder: str | Path) -> str:
+    folder = Path(folder)
+    return checksum_files([p for p in folder.rglob("*") if p.is_file()])
+
+
+EMBEDDERS: dict[str, Callable[..., Embedder]] = {}
+
+
+def register(name: str):
+    """Class decorator adding an embedder factory to the registry under ``name``."""
+
+    def add(factory):
+        EMBEDDERS[name] = factory
+        return factory
+
+    return add
+
+
+def make_embedder(name: str, **options: Any) -> Embedder:
+    # Importing the modules registers their embedders.
+    from musiccaps_kit.embedders import tfhub  # noqa: F401
+
+    try:
+        factory = EMBEDDERS[name]
+    except KeyError:
+        raise ValueError(f"unknown embedder {name!r}: known are {sorted(EMBEDDERS)}") from None
+    return factory(**options)

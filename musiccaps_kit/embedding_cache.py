@@ -1,0 +1,43 @@
+"""Embeddings cached on disk, keyed by audio content, embedder recipe and weights.
+
+The key of a clip's embedding is sha256(waveform bytes and rate) under a folder named by
+the hash of the embedder's recipe, which includes its weights checksum: a rerun computes
+nothing twice, and a changed file, setting or checkpoint never reuses stale values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from musiccaps_kit.atomic import atomic_path
+from musiccaps_kit.clip_cache import recipe_key
+from musiccaps_kit.embedders.base import Embedder
+
+
+def audio_key(wave: np.ndarray, rate: int) -> str:
+    digest = hashlib.sha256(np.ascontiguousarray(wave, dtype="<f4").tobytes())
+    digest.update(str(rate).encode())
+    return digest.hexdigest()
+
+
+class EmbeddingCache:
+    """``root/{recipe hash}/{audio hash}.npy`` for one embedder; ``hits``/``misses`` count."""
+
+    def __init__(self, root: str | Path, embedder: Embedder):
+        self.embedder = embedder
+        self.folder = Path(root) / recipe_key(embedder.recipe())
+        self.hits = self.misses = 0
+
+    def __call__(self, wave: np.ndarray, rate: int) -> np.ndarray:
+        path = self.folder / f"{audio_key(wave, rate)}.npy"
+        if path.is_file():
+            self.hits += 1
+            return np.load(path)
+        self.misses += 1
+        frames = self.embedder(wave, rate)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, frames)
+        return frames
