@@ -89,7 +89,7 @@ def register(name: str):
 
 def make_embedder(name: str, **options: Any) -> Embedder:
     # Importing the modules registers their embedders.
-    from musiccaps_kit.embedders import tfhub  # noqa: F401
+    from musiccaps_kit.embedders import musicnn, tfhub  # noqa: F401
 
     try:
         factory = EMBEDDERS[name]
