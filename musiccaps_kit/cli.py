@@ -211,6 +211,121 @@ def prepare(
 
 @main.command()
 @click.option(
+    "--reference",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="folder of reference clips named {id}.{ext}, or prepared records",
+)
+@click.option(
+    "--system",
+    "systems",
+    multiple=True,
+    required=True,
+    metavar="NAME=PATH",
+    help="a system's folder of generated clips (or records); repeat for more",
+)
+@click.option(
+    "--metrics",
+    default="fad_musicnn,kld_musicnn",
+    show_default=True,
+    help="comma-separated: fad_vggish, fad_trill, fad_musicnn, kld_musicnn",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="where leaderboard.json/.md, report.html and per_clip.csv go",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="embedding cache [default: OUT/embeddings]",
+)
+@click.option(
+    "--kl-convention",
+    type=click.Choice(["bernoulli", "softmax"]),
+    default="bernoulli",
+    show_default=True,
+    help="KLD over per-class Bernoullis (multi-label taggers) or a softmax",
+)
+@click.option("--vggish", default=None, help="VGGish TF Hub handle or SavedModel folder")
+@click.option(
+    "--vggish-frontend",
+    type=click.Choice(["google2019", "nonoverlapping"]),
+    default="google2019",
+    show_default=True,
+)
+@click.option("--trill", default=None, help="TRILL TF Hub handle or SavedModel folder")
+@click.option(
+    "--trill-output",
+    type=click.Choice(["embedding", "layer19"]),
+    default="embedding",
+    show_default=True,
+)
+@click.option(
+    "--bootstrap",
+    type=click.IntRange(min=10),
+    default=200,
+    show_default=True,
+    help="bootstrap rounds for the intervals",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+def bench(
+    reference: str,
+    systems: tuple[str, ...],
+    metrics: str,
+    out: Path,
+    cache_dir: Path | None,
+    kl_convention: str,
+    vggish: str | None,
+    vggish_frontend: str,
+    trill: str | None,
+    trill_output: str,
+    bootstrap: int,
+    seed: int,
+) -> None:
+    """Score systems against a reference (FAD, KLD with intervals) beside the paper's Table 1."""
+    from dataclasses import asdict
+
+    from musiccaps_kit import leaderboard
+    from musiccaps_kit.bench import BenchSettings, run_bench
+
+    named = {}
+    for item in systems:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not Path(path).is_dir():
+            raise click.BadParameter(f"{item!r}: expected NAME=FOLDER", param_hint="--system")
+        named[name] = path
+    options: dict = {"vggish": {"frontend": vggish_frontend}, "trill": {"output": trill_output}}
+    if vggish:
+        options["vggish"]["handle"] = vggish
+    if trill:
+        options["trill"]["handle"] = trill
+    settings = BenchSettings(
+        metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
+        embedder_options=options,
+        kl_convention=kl_convention,
+        bootstrap_rounds=bootstrap,
+        seed=seed,
+    )
+    try:
+        result = run_bench(reference, named, settings, cache_dir or out / "embeddings")
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
+    report = leaderboard.write(result, asdict(settings), out)
+    for row in result["rows"]:
+        p = row["pairing"]
+        if p.missing or p.extra:
+            click.echo(
+                f"{row['system']}: {len(p.missing)} missing ids, {len(p.extra)} extra "
+                "ids (listed in leaderboard.json)"
+            )
+    click.echo((out / "leaderboard.md").read_text())
+    click.echo(f"report: {report}")
+
+
+@main.command()
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("out/demo"),
@@ -219,9 +334,28 @@ def prepare(
 )
 @click.pass_context
 def demo(ctx: click.Context, out: Path) -> None:
-    """Run the main job on the bundled demo set: catalog stats, then prepare its records."""
+    """The main jobs on the bundled demo set: catalog stats, prepare, and a bench of
+    degraded copies (noise, low-pass, clipping) against the clips."""
+    from musiccaps_kit.degrade import degrade_folder
+    from musiccaps_kit.resources import DEMO_AUDIO_DIR
+
     ctx.invoke(catalog_stats, dataset="demo", subset="all", plot=out / "genres.png")
     ctx.invoke(prepare, dataset="demo", out=out / "records")
+    systems = []
+    for name, kind, strength in (
+        ("noise-20dB", "noise", 20.0),
+        ("lowpass-2kHz", "lowpass", 2000.0),
+        ("clipped-10pct", "clip", 0.1),
+    ):
+        folder = degrade_folder(DEMO_AUDIO_DIR, out / "systems" / name, kind, strength)
+        systems.append(f"{name}={folder}")
+    ctx.invoke(
+        bench,
+        reference=str(out / "records"),
+        systems=tuple(systems),
+        metrics="fad_musicnn,kld_musicnn",
+        out=out / "bench",
+    )
 
 
 if __name__ == "__main__":

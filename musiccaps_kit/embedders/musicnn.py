@@ -17,6 +17,7 @@ probabilities for KLD. ``tests/test_musicnn.py`` compares the port with the orig
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ N_MELS = 96
 PATCH_FRAMES = 187  # librosa.time_to_frames(3 s) + 1, as musicnn's extractor
 BN_EPSILON = 1e-3  # tf.compat.v1.layers.batch_normalization's default
 MODELS = ("MTT_musicnn", "MSD_musicnn")
-OUTPUTS = ("penultimate", "taggram")
+_RECENT: dict[tuple[str, bytes], tuple[np.ndarray, np.ndarray]] = {}
+_RECENT_SIZE = 64
+OUTPUTS = ("penultimate", "taggram", "logits")
 
 
 def model_folder(model: str) -> Path:
@@ -174,8 +177,7 @@ def _network_class():
             flat = self.bn(pooled.flatten(1), 9, 1)
             dense = F.relu(flat @ self.w["dense/kernel"] + self.w["dense/bias"])
             penultimate = self.bn(dense, 10, 1)
-            logits = penultimate @ self.w["dense_1/kernel"] + self.w["dense_1/bias"]
-            return penultimate, torch.sigmoid(logits)
+            return penultimate, penultimate @ self.w["dense_1/kernel"] + self.w["dense_1/bias"]
 
     return MusicnnNet
 
@@ -198,7 +200,7 @@ def read_checkpoint(folder: Path) -> dict[str, np.ndarray]:
 
 @register("musicnn")
 class Musicnn(Embedder):
-    """musicnn, offline: ``penultimate`` (200-d) features or ``taggram`` (50 tag probabilities)."""
+    """musicnn, offline: ``penultimate`` (200-d) features, or per tag ``logits`` / ``taggram``."""
 
     name = "musicnn"
     rate = RATE
@@ -217,15 +219,26 @@ class Musicnn(Embedder):
         self._checksum: str | None = None
 
     def forward(self, wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Penultimate features and tag probabilities, one row per 3 s patch."""
-        x = self._torch.from_numpy(patches(log_mel(wave)))
-        with self._torch.no_grad():
-            penultimate, probs = self.net(x)
-        return penultimate.numpy(), probs.numpy()
+        """Penultimate features and tag logits, one row per 3 s patch.
+
+        Both come from one pass; the last few results are kept so that FAD (penultimate)
+        and KLD (logits) on the same clip run the network once.
+        """
+        key = (self.model, hashlib.sha256(wave.tobytes()).digest())
+        if key not in _RECENT:
+            x = self._torch.from_numpy(patches(log_mel(wave)))
+            with self._torch.no_grad():
+                penultimate, logits = self.net(x)
+            if len(_RECENT) >= _RECENT_SIZE:
+                _RECENT.pop(next(iter(_RECENT)))
+            _RECENT[key] = (penultimate.numpy(), logits.numpy())
+        return _RECENT[key]
 
     def embed(self, wave: np.ndarray) -> np.ndarray:
-        penultimate, probs = self.forward(wave)
-        return penultimate if self.output == "penultimate" else probs
+        penultimate, logits = self.forward(wave)
+        if self.output == "penultimate":
+            return penultimate
+        return logits if self.output == "logits" else 1 / (1 + np.exp(-logits))
 
     def weights_checksum(self) -> str:
         if self._checksum is None:

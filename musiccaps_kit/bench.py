@@ -1,0 +1,173 @@
+"""``mck bench``: the paper's metrics for systems against a reference, as a leaderboard.
+
+Metrics (each with its recipe): ``fad_<embedder>`` for any registered embedder (the
+paper's ``fad_vggish`` and ``fad_trill`` through TF Hub, ``fad_musicnn`` offline) and
+``kld_musicnn`` (musicnn's MTT tagger, a convention from ``metrics.kld``). FAD comes with a
+seeded bootstrap interval over clips and per-clip scores; KLD with a bootstrap interval
+of its per-id mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from musiccaps_kit.bench_inputs import ClipSet, Pairing, pair
+from musiccaps_kit.embedders import make_embedder
+from musiccaps_kit.embedding_cache import EmbeddingCache
+from musiccaps_kit.metrics.frechet import (
+    GaussianStats,
+    bootstrap_fad,
+    fad,
+    per_clip_fad,
+    sum_stats,
+)
+from musiccaps_kit.metrics.kld import clip_logits, kld
+
+KLD_CLASSIFIERS = {"musicnn": {"model": "MTT_musicnn", "output": "logits"}}
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    metrics: tuple[str, ...] = ("fad_musicnn", "kld_musicnn")
+    embedder_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    kl_convention: str = "bernoulli"
+    bootstrap_rounds: int = 200
+    confidence: float = 0.95
+    seed: int = 0
+    rate: int = 16000
+
+
+@dataclass
+class MetricResult:
+    value: float
+    ci: tuple[float, float]
+    n: int
+    recipe: dict[str, Any]
+    per_clip: dict[str, float]
+
+
+@lru_cache(maxsize=16)
+def _cache_for(cache_dir: Path, name: str, options: tuple) -> EmbeddingCache:
+    return EmbeddingCache(cache_dir, make_embedder(name, **dict(options)))
+
+
+def _cache(cache_dir: Path, name: str, options: dict[str, Any]) -> EmbeddingCache:
+    """One model instance per embedder and settings for the whole bench."""
+    return _cache_for(cache_dir, name, tuple(sorted(options.items())))
+
+
+def _embed_all(cache: EmbeddingCache, clips: ClipSet, ids: tuple[str, ...], rate: int, label: str):
+    return {
+        i: cache(clips.audio(i, rate), rate)
+        for i in tqdm(ids, desc=label, unit="clip", leave=False)
+    }
+
+
+def _fad_metric(
+    name: str,
+    reference: ClipSet,
+    system: ClipSet,
+    pairing: Pairing,
+    settings: BenchSettings,
+    cache_dir: Path,
+    label: str,
+) -> MetricResult:
+    cache = _cache(cache_dir, name, settings.embedder_options.get(name, {}))
+    embedder = cache.embedder
+    ref = _embed_all(cache, reference, tuple(sorted(reference.ids())), settings.rate, "reference")
+    gen = _embed_all(cache, system, pairing.common, settings.rate, label)
+    ref_stats = sum_stats([GaussianStats.of(f) for f in ref.values()])
+    clips = {i: GaussianStats.of(f) for i, f in gen.items()}
+    value = fad(ref_stats, sum_stats(list(clips.values())))
+    ci = bootstrap_fad(
+        ref_stats,
+        list(clips.values()),
+        settings.bootstrap_rounds,
+        settings.confidence,
+        settings.seed,
+    )
+    recipe = {
+        **embedder.recipe(),
+        "frames_reference": ref_stats.count,
+        "frames_system": sum(c.count for c in clips.values()),
+        "covariance": "float64, n - 1",
+        "bootstrap": f"{settings.bootstrap_rounds} rounds over clips, seed {settings.seed}",
+    }
+    return MetricResult(value, ci, len(clips), recipe, per_clip_fad(ref_stats, clips))
+
+
+def _kld_metric(
+    classifier: str,
+    reference: ClipSet,
+    system: ClipSet,
+    pairing: Pairing,
+    settings: BenchSettings,
+    cache_dir: Path,
+    label: str,
+) -> MetricResult:
+    cache = _cache(cache_dir, classifier, KLD_CLASSIFIERS[classifier])
+    model = cache.embedder
+    ref = _embed_all(cache, reference, pairing.common, settings.rate, "reference")
+    gen = _embed_all(cache, system, pairing.common, settings.rate, label)
+    per_id = kld(
+        {i: clip_logits(v) for i, v in ref.items()},
+        {i: clip_logits(v) for i, v in gen.items()},
+        settings.kl_convention,
+    )
+    values = np.array(list(per_id.values()))
+    rng = np.random.default_rng(settings.seed)
+    means = [
+        values[rng.integers(0, len(values), len(values))].mean()
+        for _ in range(settings.bootstrap_rounds)
+    ]
+    tail = (1 - settings.confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    recipe = {
+        **model.recipe(),
+        "kl": "KL(p_ref || p_gen) per id, mean over ids",
+        "kl_convention": settings.kl_convention,
+        "clip_logits": "mean of window logits",
+        "eps": 1e-6,
+        "bootstrap": f"{settings.bootstrap_rounds} rounds over ids, seed {settings.seed}",
+    }
+    return MetricResult(
+        float(values.mean()), (float(low), float(high)), len(values), recipe, per_id
+    )
+
+
+def run_bench(
+    reference: str | Path,
+    systems: dict[str, str | Path],
+    settings: BenchSettings,
+    cache_dir: str | Path,
+) -> dict[str, Any]:
+    """Compute every metric for every system; missing and extra ids are reported, not hidden."""
+    ref_set = ClipSet(reference)
+    if not ref_set.ids():
+        raise ValueError(f"{reference}: no clips found")
+    rows = []
+    for name, path in systems.items():
+        system = ClipSet(path)
+        pairing = pair(ref_set, system)
+        if not pairing.common:
+            raise ValueError(f"system {name!r} ({path}) shares no id with the reference")
+        results = {}
+        for metric in settings.metrics:
+            kind, _, model = metric.partition("_")
+            if kind == "fad":
+                compute = _fad_metric
+            elif kind == "kld" and model in KLD_CLASSIFIERS:
+                compute = _kld_metric
+            else:
+                raise ValueError(f"unknown metric {metric!r}")
+            results[metric] = compute(
+                model, ref_set, system, pairing, settings, Path(cache_dir), name
+            )
+        rows.append({"system": name, "path": str(path), "pairing": pairing, "results": results})
+    return {"reference": str(reference), "reference_clips": len(ref_set.ids()), "rows": rows}
