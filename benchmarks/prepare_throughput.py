@@ -10,7 +10,6 @@ fetch, decode, resample, tokenize, encode, shard, hash and describe. Goal: withi
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import tempfile
 import time
@@ -18,20 +17,9 @@ from pathlib import Path
 
 from musiccaps_kit.audio import SegmentRecipe, load_segment
 from musiccaps_kit.catalog import load_csv
+from musiccaps_kit.demo_set import write_realmusic_catalog
 from musiccaps_kit.preparation import PrepareConfig
 from pipelines.prepare import run
-
-
-def write_catalog(realmusic: Path, folder: Path) -> Path:
-    with open(realmusic / "manifest.csv", newline="") as f:
-        manifest = list(csv.DictReader(f))
-    path = folder / "realmusic.csv"
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["ytid", "start_s", "end_s", "caption", "aspect_list"])
-        for row in manifest:
-            writer.writerow([row["clip_id"], 0, 10, row["track"], repr([row["genre_hint"]])])
-    return path
 
 
 def floor(clip_dir: Path, ids: list[str]) -> float:
@@ -63,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     clip_dir = args.realmusic / "clips"
     with tempfile.TemporaryDirectory() as tmp:
-        catalog = load_csv(write_catalog(args.realmusic, Path(tmp)))
+        catalog = load_csv(write_realmusic_catalog(args.realmusic, Path(tmp) / "realmusic.csv"))
         ids = catalog.ids()
         floors = [floor(clip_dir, ids) for _ in range(args.repeats)]
         runs = []

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from musiccaps_kit import catalog
 from musiccaps_kit.audio import fit_length, resample
 from musiccaps_kit.cli import main
+from musiccaps_kit.demo_set import write_realmusic_catalog
 from musiccaps_kit.preparation import PrepareConfig, read_failures, read_info
 from musiccaps_kit.readers import iter_records
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
@@ -231,12 +232,7 @@ def test_a_killed_run_resumes_to_the_same_records(tmp_path, www, serve):
 def test_realmusic_prepares_every_clip(realmusic, tmp_path):
     with open(realmusic / "manifest.csv", newline="") as f:
         manifest = list(csv.DictReader(f))
-    path = tmp_path / "realmusic.csv"
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["ytid", "start_s", "end_s", "caption", "aspect_list"])
-        for row in manifest:
-            writer.writerow([row["clip_id"], 0, 10, row["track"], repr([row["genre_hint"]])])
+    path = write_realmusic_catalog(realmusic, tmp_path / "realmusic.csv")
     cat = catalog.load_csv(path)
     out = tmp_path / "out"
     config = PrepareConfig(
