@@ -25,6 +25,22 @@ def demo_catalog():
     return catalog.load("demo")
 
 
+def prepare_demo(catalog, out: Path, shards: int) -> dict:
+    """Run the real prepare pipeline on the demo set into ``out``; return dataset_info."""
+    from musiccaps_kit.preparation import PrepareConfig
+    from musiccaps_kit.resources import DEMO_AUDIO_DIR
+    from pipelines.prepare import run
+
+    config = PrepareConfig(
+        name="demo",
+        out_dir=str(out),
+        cache_dir=str(out / "cache"),
+        source_options={"audio_dir": str(DEMO_AUDIO_DIR)},
+        shards=shards,
+    )
+    return run(catalog, config, progress=False)
+
+
 @pytest.fixture(scope="session")
 def realmusic() -> Path:
     if not (REALMUSIC / "manifest.csv").is_file():

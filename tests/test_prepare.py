@@ -22,20 +22,13 @@ from musiccaps_kit.preparation import PrepareConfig, read_failures, read_info
 from musiccaps_kit.readers import iter_records
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
 from pipelines.prepare import run
+from tests.conftest import prepare_demo
 
 
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory, demo_catalog):
     out = tmp_path_factory.mktemp("demo")
-    config = PrepareConfig(
-        name="demo",
-        out_dir=str(out),
-        cache_dir=str(out / "cache"),
-        source="local",
-        source_options={"audio_dir": str(DEMO_AUDIO_DIR)},
-        shards=2,
-    )
-    run(demo_catalog, config, progress=False)
+    prepare_demo(demo_catalog, out, shards=2)
     return out
 
 
@@ -89,14 +82,7 @@ def test_rerun_uses_the_cache_and_writes_identical_shards(demo_out, demo_catalog
     stale.write_bytes(b"left by an older run")
     leftover = demo_out / ".demo-eval.tfrecord-00001-of-00002.abc.tmp"
     leftover.write_bytes(b"partial")
-    config = PrepareConfig(
-        name="demo",
-        out_dir=str(demo_out),
-        cache_dir=str(demo_out / "cache"),
-        source_options={"audio_dir": str(DEMO_AUDIO_DIR)},
-        shards=2,
-    )
-    after = run(demo_catalog, config, progress=False)
+    after = prepare_demo(demo_catalog, demo_out, shards=2)
     assert after["last_run"]["cached"] == 24 and after["last_run"]["fetched"] == 0
     assert after["splits"] == before["splits"]
     assert not stale.exists() and not leftover.exists()

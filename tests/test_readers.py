@@ -4,24 +4,15 @@ import numpy as np
 import pytest
 
 from musiccaps_kit import schema
-from musiccaps_kit.preparation import PrepareConfig
 from musiccaps_kit.readers import iter_records, tf_dataset, torch_loader
-from musiccaps_kit.resources import DEMO_AUDIO_DIR
 from musiccaps_kit.tfrecord import RecordFileError, read_records
-from pipelines.prepare import run
+from tests.conftest import prepare_demo
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory, demo_catalog):
     out = tmp_path_factory.mktemp("records")
-    config = PrepareConfig(
-        name="demo",
-        out_dir=str(out),
-        cache_dir=str(out / "cache"),
-        source_options={"audio_dir": str(DEMO_AUDIO_DIR)},
-        shards=4,
-    )
-    run(demo_catalog, config, progress=False)
+    prepare_demo(demo_catalog, out, shards=4)
     return out
 
 
