@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from musiccaps_kit.bench_inputs import ClipSet, Pairing, pair
-from musiccaps_kit.embedders import make_embedder
+from musiccaps_kit.embedders import known_embedders, make_embedder
 from musiccaps_kit.embedding_cache import EmbeddingCache
 from musiccaps_kit.metrics.frechet import (
     GaussianStats,
@@ -62,6 +62,31 @@ def _cache(cache_dir: Path, name: str, options: dict[str, Any]) -> EmbeddingCach
     return _cache_for(cache_dir, name, tuple(sorted(options.items())))
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One system against the reference under the bench settings."""
+
+    reference: ClipSet
+    system: ClipSet
+    pairing: Pairing
+    settings: BenchSettings
+    cache_dir: Path
+    label: str
+
+    def embed(self, name: str, options: dict[str, Any], all_reference: bool):
+        """The embedder and its (cached) frames for reference and system clips, by id.
+
+        FAD's reference statistics use every reference clip; paired metrics (KLD) only
+        the ids both sides have.
+        """
+        cache = _cache(self.cache_dir, name, options)
+        rate = self.settings.rate
+        ref_ids = tuple(sorted(self.reference.ids())) if all_reference else self.pairing.common
+        ref = _embed_all(cache, self.reference, ref_ids, rate, "reference")
+        gen = _embed_all(cache, self.system, self.pairing.common, rate, self.label)
+        return cache.embedder, ref, gen
+
+
 def _embed_all(cache: EmbeddingCache, clips: ClipSet, ids: tuple[str, ...], rate: int, label: str):
     return {
         i: cache(clips.audio(i, rate), rate)
@@ -69,19 +94,9 @@ def _embed_all(cache: EmbeddingCache, clips: ClipSet, ids: tuple[str, ...], rate
     }
 
 
-def _fad_metric(
-    name: str,
-    reference: ClipSet,
-    system: ClipSet,
-    pairing: Pairing,
-    settings: BenchSettings,
-    cache_dir: Path,
-    label: str,
-) -> MetricResult:
-    cache = _cache(cache_dir, name, settings.embedder_options.get(name, {}))
-    embedder = cache.embedder
-    ref = _embed_all(cache, reference, tuple(sorted(reference.ids())), settings.rate, "reference")
-    gen = _embed_all(cache, system, pairing.common, settings.rate, label)
+def _fad_metric(name: str, job: _Job) -> MetricResult:
+    settings = job.settings
+    embedder, ref, gen = job.embed(name, settings.embedder_options.get(name, {}), True)
     ref_stats = sum_stats([GaussianStats.of(f) for f in ref.values()])
     clips = {i: GaussianStats.of(f) for i, f in gen.items()}
     value = fad(ref_stats, sum_stats(list(clips.values())))
@@ -102,19 +117,9 @@ def _fad_metric(
     return MetricResult(value, ci, len(clips), recipe, per_clip_fad(ref_stats, clips))
 
 
-def _kld_metric(
-    classifier: str,
-    reference: ClipSet,
-    system: ClipSet,
-    pairing: Pairing,
-    settings: BenchSettings,
-    cache_dir: Path,
-    label: str,
-) -> MetricResult:
-    cache = _cache(cache_dir, classifier, KLD_CLASSIFIERS[classifier])
-    model = cache.embedder
-    ref = _embed_all(cache, reference, pairing.common, settings.rate, "reference")
-    gen = _embed_all(cache, system, pairing.common, settings.rate, label)
+def _kld_metric(classifier: str, job: _Job) -> MetricResult:
+    settings = job.settings
+    model, ref, gen = job.embed(classifier, KLD_CLASSIFIERS[classifier], False)
     per_id = kld(
         {i: clip_logits(v) for i, v in ref.items()},
         {i: clip_logits(v) for i, v in gen.items()},
@@ -141,6 +146,17 @@ def _kld_metric(
     )
 
 
+def _metric_function(metric: str):
+    """The function and model behind a metric name, checked before any work starts."""
+    kind, _, model = metric.partition("_")
+    if kind == "fad" and model in known_embedders():
+        return _fad_metric, model
+    if kind == "kld" and model in KLD_CLASSIFIERS:
+        return _kld_metric, model
+    known = [f"fad_{e}" for e in known_embedders()] + [f"kld_{c}" for c in KLD_CLASSIFIERS]
+    raise ValueError(f"unknown metric {metric!r}: known are {', '.join(known)}")
+
+
 def run_bench(
     reference: str | Path,
     systems: dict[str, str | Path],
@@ -148,6 +164,7 @@ def run_bench(
     cache_dir: str | Path,
 ) -> dict[str, Any]:
     """Compute every metric for every system; missing and extra ids are reported, not hidden."""
+    plan = {metric: _metric_function(metric) for metric in settings.metrics}
     ref_set = ClipSet(reference)
     if not ref_set.ids():
         raise ValueError(f"{reference}: no clips found")
@@ -157,17 +174,7 @@ def run_bench(
         pairing = pair(ref_set, system)
         if not pairing.common:
             raise ValueError(f"system {name!r} ({path}) shares no id with the reference")
-        results = {}
-        for metric in settings.metrics:
-            kind, _, model = metric.partition("_")
-            if kind == "fad":
-                compute = _fad_metric
-            elif kind == "kld" and model in KLD_CLASSIFIERS:
-                compute = _kld_metric
-            else:
-                raise ValueError(f"unknown metric {metric!r}")
-            results[metric] = compute(
-                model, ref_set, system, pairing, settings, Path(cache_dir), name
-            )
+        job = _Job(ref_set, system, pairing, settings, Path(cache_dir), name)
+        results = {metric: compute(model, job) for metric, (compute, model) in plan.items()}
         rows.append({"system": name, "path": str(path), "pairing": pairing, "results": results})
     return {"reference": str(reference), "reference_clips": len(ref_set.ids()), "rows": rows}

@@ -6,16 +6,18 @@ decodes, any rate, mono or not) or a folder of prepared TFRecords (``dataset_inf
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from musiccaps_kit import schema
 from musiccaps_kit.audio import decode, resample, to_mono
 from musiccaps_kit.catalog import CLIP_ID_PATTERN
-from musiccaps_kit.preparation import DATASET_INFO
+from musiccaps_kit.preparation import DATASET_INFO, read_info
+from musiccaps_kit.readers import shard_paths
 from musiccaps_kit.sources.local import AUDIO_EXTENSIONS
+from musiccaps_kit.tfrecord import read_record_at, read_records_with_offsets
 
 
 class ClipSet:
@@ -26,20 +28,20 @@ class ClipSet:
         if not self.path.is_dir():
             raise FileNotFoundError(f"{self.path} is not a folder of clips or records")
         self.is_records = (self.path / DATASET_INFO).is_file()
+        self._files: dict[str, Path] = {}
+        # Records are indexed by byte offset, not held: a MusicCaps set is gigabytes.
+        self._records: dict[str, tuple[Path, int]] = {}
         if self.is_records:
-            from musiccaps_kit.preparation import read_info
-
-            splits = read_info(self.path)["splits"]
-            self._records = {r.id: r for split in splits for r in _iter_split(self.path, split)}
-            self._files: dict[str, Path] = {}
+            for split in read_info(self.path)["splits"]:
+                for shard in shard_paths(self.path, split):
+                    for offset, blob in read_records_with_offsets(shard):
+                        self._records[schema.decode(blob).id] = (shard, offset)
         else:
-            self._files = {}
             for p in sorted(self.path.iterdir()):
                 if p.suffix.lower() in AUDIO_EXTENSIONS and CLIP_ID_PATTERN.match(p.stem):
                     if p.stem in self._files:
                         raise ValueError(f"{self.path}: two files for id {p.stem!r}")
                     self._files[p.stem] = p
-            self._records = {}
 
     def ids(self) -> set[str]:
         return set(self._records) | set(self._files)
@@ -47,19 +49,13 @@ class ClipSet:
     def audio(self, clip_id: str, rate: int) -> np.ndarray:
         """Mono float32 at ``rate``."""
         if self.is_records:
-            record = self._records[clip_id]
+            record = schema.decode(read_record_at(*self._records[clip_id]))
             if rate in record.audio:
                 return record.audio[rate]
             source_rate = max(record.audio)
             return resample(record.audio[source_rate], source_rate, rate)
         wave, source_rate = decode(self._files[clip_id])
         return resample(to_mono(wave), source_rate, rate)
-
-
-def _iter_split(path: Path, split: str) -> Iterator:
-    from musiccaps_kit.readers import iter_records
-
-    return iter_records(path, split)
 
 
 @dataclass(frozen=True)

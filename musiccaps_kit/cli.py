@@ -178,6 +178,8 @@ def prepare(
     if source == "local":
         if audio_dir is None and dataset == "demo":
             audio_dir = DEMO_AUDIO_DIR
+        if audio_dir is None and not all(c.path for c in cat):
+            raise click.UsageError("--source local needs --audio-dir or a path column")
         options: dict = {"audio_dir": str(audio_dir) if audio_dir else None, "segment": segment}
     else:
         options = {"retries": retries, "sleep_s": sleep, "cookies": cookies}
@@ -288,6 +290,7 @@ def bench(
     from dataclasses import asdict
 
     from musiccaps_kit import leaderboard
+    from musiccaps_kit.audio import AudioError
     from musiccaps_kit.bench import BenchSettings, run_bench
 
     named = {}
@@ -310,7 +313,7 @@ def bench(
     )
     try:
         result = run_bench(reference, named, settings, cache_dir or out / "embeddings")
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, AudioError) as e:
         raise click.ClickException(str(e)) from None
     report = leaderboard.write(result, asdict(settings), out)
     for row in result["rows"]:

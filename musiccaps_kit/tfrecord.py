@@ -10,7 +10,7 @@ so files written here are read by ``tf.data.TFRecordDataset`` and the other way 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import google_crc32c
@@ -36,30 +36,51 @@ def frame(data: bytes) -> bytes:
     )
 
 
-def write_records(path: str | Path, records: Iterable[bytes]) -> None:
-    with open(path, "wb") as f:
-        for data in records:
-            f.write(frame(data))
+def _read_one(f, path: str | Path, index: int, verify: bool) -> bytes | None:
+    header = f.read(12)
+    if not header:
+        return None
+    if len(header) < 12:
+        raise RecordFileError(f"{path}: truncated header of record {index}")
+    (length,) = struct.unpack("<Q", header[:8])
+    if verify and struct.unpack("<I", header[8:])[0] != _masked_crc(header[:8]):
+        raise RecordFileError(f"{path}: bad length checksum at record {index}")
+    data = f.read(length)
+    footer = f.read(4)
+    if len(data) < length or len(footer) < 4:
+        raise RecordFileError(f"{path}: truncated record {index}")
+    if verify and struct.unpack("<I", footer)[0] != _masked_crc(data):
+        raise RecordFileError(f"{path}: bad data checksum at record {index}")
+    return data
+
+
+def read_records_with_offsets(path: str | Path, verify: bool = True) -> Iterator[tuple[int, bytes]]:
+    """``(byte offset, record)`` for each record of a file; damage raises ``RecordFileError``."""
+    with open(path, "rb") as f:
+        index = 0
+        while True:
+            offset = f.tell()
+            data = _read_one(f, path, index, verify)
+            if data is None:
+                return
+            yield offset, data
+            index += 1
 
 
 def read_records(path: str | Path, verify: bool = True) -> Iterator[bytes]:
     """The records of one TFRecord file; a damaged file raises ``RecordFileError``."""
+    for _, data in read_records_with_offsets(path, verify):
+        yield data
+
+
+def read_record_at(path: str | Path, offset: int, verify: bool = True) -> bytes:
+    """The one record that starts at ``offset`` (from ``read_records_with_offsets``)."""
     with open(path, "rb") as f:
-        index = 0
-        while header := f.read(12):
-            if len(header) < 12:
-                raise RecordFileError(f"{path}: truncated header of record {index}")
-            (length,) = struct.unpack("<Q", header[:8])
-            if verify and struct.unpack("<I", header[8:])[0] != _masked_crc(header[:8]):
-                raise RecordFileError(f"{path}: bad length checksum at record {index}")
-            data = f.read(length)
-            footer = f.read(4)
-            if len(data) < length or len(footer) < 4:
-                raise RecordFileError(f"{path}: truncated record {index}")
-            if verify and struct.unpack("<I", footer)[0] != _masked_crc(data):
-                raise RecordFileError(f"{path}: bad data checksum at record {index}")
-            yield data
-            index += 1
+        f.seek(offset)
+        data = _read_one(f, path, offset, verify)
+    if data is None:
+        raise RecordFileError(f"{path}: no record at byte {offset}")
+    return data
 
 
 def _example_classes():

@@ -120,3 +120,55 @@ def test_cli_writes_the_leaderboard_with_recipes_and_the_paper(folders, tmp_path
     assert (out / "report.html").read_text().count("data:image/png;base64,") == 1
     lines = (out / "per_clip.csv").read_text().splitlines()
     assert lines[0] == "system,metric,id,value" and len(lines) == 1 + 2 * 8
+
+
+def test_a_prepared_record_set_is_a_clip_set(tmp_path, demo_catalog):
+    from musiccaps_kit.readers import iter_records
+    from tests.conftest import prepare_demo
+
+    prepare_demo(demo_catalog, tmp_path, shards=2)
+    clips = ClipSet(tmp_path)
+    assert clips.ids() == set(demo_catalog.ids())
+    for record in iter_records(tmp_path, "eval"):
+        np.testing.assert_array_equal(clips.audio(record.id, 16000), record.audio[16000])
+    assert len(clips.audio(record.id, 22050)) == 220500  # resampled from 24 kHz
+
+
+def test_bad_bench_input_is_a_clear_error(folders, tmp_path):
+    root, ref, _ = folders
+    out = tmp_path / "board"
+    bad_metric = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "--reference",
+            str(ref),
+            "--system",
+            f"x={ref}",
+            "--metrics",
+            "fad_nosuchmodel",
+            "--out",
+            str(out),
+        ],
+    )
+    assert bad_metric.exit_code != 0 and "unknown metric 'fad_nosuchmodel'" in bad_metric.output
+    assert not out.exists(), "nothing is computed or written for an unknown metric"
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / f"{IDS[0]}.wav").write_bytes(b"RIFF" + bytes(range(256)) * 8)
+    result = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "--reference",
+            str(ref),
+            "--system",
+            f"broken={broken}",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(root / "cache"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert f"cannot decode {IDS[0]}.wav" in result.output

@@ -44,3 +44,17 @@ def test_whole_recordings_are_cut_and_precut_files_are_not(tmp_path):
     assert forced.precut and forced.offset_s == 0
     with pytest.raises(FetchError, match="no audio file"):
         source.fetch(Clip("nosuchclip1", 0, 10, "x"))
+
+
+def test_local_prepare_without_audio_is_refused_before_any_work(tmp_path):
+    from click.testing import CliRunner
+
+    from musiccaps_kit.cli import main
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["prepare", "--dataset", "musiccaps", "--source", "local", "--out", str(out)]
+    )
+    assert result.exit_code == 2
+    assert "--source local needs --audio-dir or a path column" in result.output
+    assert not out.exists()

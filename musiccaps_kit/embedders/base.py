@@ -87,12 +87,14 @@ def register(name: str):
     return add
 
 
-def make_embedder(name: str, **options: Any) -> Embedder:
-    # Importing the modules registers their embedders.
+def known_embedders() -> list[str]:
+    """Names in the registry (importing the modules registers their embedders)."""
     from musiccaps_kit.embedders import musicnn, tfhub  # noqa: F401
 
-    try:
-        factory = EMBEDDERS[name]
-    except KeyError:
-        raise ValueError(f"unknown embedder {name!r}: known are {sorted(EMBEDDERS)}") from None
-    return factory(**options)
+    return sorted(EMBEDDERS)
+
+
+def make_embedder(name: str, **options: Any) -> Embedder:
+    if name not in known_embedders():
+        raise ValueError(f"unknown embedder {name!r}: known are {known_embedders()}")
+    return EMBEDDERS[name](**options)
