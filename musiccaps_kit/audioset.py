@@ -1,4 +1,9 @@
-"""The AudioSet class map (527 classes) and its music-genre classes."""
+"""The AudioSet class map and its music-genre classes.
+
+The bundled map (../shared/data's) is YAMNet's 521-class subset of AudioSet's 527 classes:
+it lacks male/female speech, male/female singing, battle cry and funny music, so a few
+MusicCaps labels (e.g. /t/dd00003) are shown by their mid.
+"""
 
 from __future__ import annotations
 

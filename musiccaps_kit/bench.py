@@ -29,7 +29,11 @@ from musiccaps_kit.metrics.frechet import (
 )
 from musiccaps_kit.metrics.kld import clip_logits, kld
 
-KLD_CLASSIFIERS = {"musicnn": {"model": "MTT_musicnn", "output": "logits"}}
+# What each KLD classifier is asked for, over any options the user gave its embedder.
+KLD_CLASSIFIERS = {
+    "musicnn": {"model": "MTT_musicnn", "output": "logits"},
+    "leaf": {"output": "logits"},
+}
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class BenchSettings:
     confidence: float = 0.95
     seed: int = 0
     rate: int = 16000
+    batch_size: int = 16
 
 
 @dataclass
@@ -82,16 +87,26 @@ class _Job:
         cache = _cache(self.cache_dir, name, options)
         rate = self.settings.rate
         ref_ids = tuple(sorted(self.reference.ids())) if all_reference else self.pairing.common
-        ref = _embed_all(cache, self.reference, ref_ids, rate, "reference")
-        gen = _embed_all(cache, self.system, self.pairing.common, rate, self.label)
+        batch = self.settings.batch_size
+        ref = _embed_all(cache, self.reference, ref_ids, rate, "reference", batch)
+        gen = _embed_all(cache, self.system, self.pairing.common, rate, self.label, batch)
         return cache.embedder, ref, gen
 
 
-def _embed_all(cache: EmbeddingCache, clips: ClipSet, ids: tuple[str, ...], rate: int, label: str):
-    return {
-        i: cache(clips.audio(i, rate), rate)
-        for i in tqdm(ids, desc=label, unit="clip", leave=False)
-    }
+def _embed_all(
+    cache: EmbeddingCache, clips: ClipSet, ids: tuple[str, ...], rate: int, label: str, batch: int
+) -> dict[str, np.ndarray]:
+    """Frames per id, ``batch`` clips per model call, with a progress bar."""
+    frames: dict[str, np.ndarray] = {}
+    with tqdm(
+        total=len(ids), desc=f"{label} ({cache.embedder.name})", unit="clip", leave=False
+    ) as bar:
+        for start in range(0, len(ids), batch):
+            chunk = ids[start : start + batch]
+            waves = [clips.audio(i, rate) for i in chunk]
+            frames.update(zip(chunk, cache.many(waves, rate), strict=True))
+            bar.update(len(chunk))
+    return frames
 
 
 def _fad_metric(name: str, job: _Job) -> MetricResult:
@@ -119,7 +134,8 @@ def _fad_metric(name: str, job: _Job) -> MetricResult:
 
 def _kld_metric(classifier: str, job: _Job) -> MetricResult:
     settings = job.settings
-    model, ref, gen = job.embed(classifier, KLD_CLASSIFIERS[classifier], False)
+    options = {**settings.embedder_options.get(classifier, {}), **KLD_CLASSIFIERS[classifier]}
+    model, ref, gen = job.embed(classifier, options, False)
     per_id = kld(
         {i: clip_logits(v) for i, v in ref.items()},
         {i: clip_logits(v) for i, v in gen.items()},

@@ -8,6 +8,7 @@ nothing twice, and a changed file, setting or checkpoint never reuses stale valu
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +33,16 @@ class EmbeddingCache:
         self.hits = self.misses = 0
 
     def __call__(self, wave: np.ndarray, rate: int) -> np.ndarray:
-        path = self.folder / f"{audio_key(wave, rate)}.npy"
-        if path.is_file():
-            self.hits += 1
-            return np.load(path)
-        self.misses += 1
-        frames = self.embedder(wave, rate)
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.save(f, frames)
-        return frames
+        return self.many([wave], rate)[0]
+
+    def many(self, waves: Sequence[np.ndarray], rate: int) -> list[np.ndarray]:
+        """Frames for each clip: cached ones read, the others embedded in one batch."""
+        paths = [self.folder / f"{audio_key(wave, rate)}.npy" for wave in waves]
+        todo = [i for i, path in enumerate(paths) if not path.is_file()]
+        self.hits += len(paths) - len(todo)
+        self.misses += len(todo)
+        computed = dict(zip(todo, self.embedder.batch([waves[i] for i in todo], rate), strict=True))
+        for i, frames in computed.items():
+            with atomic_path(paths[i]) as tmp, open(tmp, "wb") as f:
+                np.save(f, frames)
+        return [computed[i] if i in computed else np.load(path) for i, path in enumerate(paths)]

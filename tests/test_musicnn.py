@@ -66,3 +66,19 @@ def test_tags_make_sense_on_real_music():
     top = [names[i] for i in np.argsort(probs)[::-1][:5]]
     assert {"techno", "electronic", "beat", "fast", "drums", "synth"} & set(top), top
     assert make_embedder("musicnn")(_wave("nexuiz-00-0"), 16000).shape == (3, 200)
+
+
+def test_a_batch_of_clips_gives_what_each_clip_gives_alone():
+    from musiccaps_kit.embedders import musicnn
+
+    clips = []
+    for path in sorted(DEMO_AUDIO_DIR.glob("*.flac"))[:3]:
+        wave, rate = sf.read(path, dtype="float32")
+        clips.append(wave[: rate * (4 + 3 * len(clips))])  # 1, 2 and 3 patches
+    model = make_embedder("musicnn")
+    batched = model.batch(clips, 24000)
+    musicnn._RECENT.clear()
+    alone = [model(wave, 24000) for wave in clips]
+    assert [len(b) for b in batched] == [1, 2, 3]
+    for b, a in zip(batched, alone, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,21 @@ class Embedder(ABC):
 
     def __call__(self, wave: np.ndarray, rate: int) -> np.ndarray:
         """Embed a mono float waveform at ``rate`` (resampled to the model's rate first)."""
-        wave = np.asarray(wave, dtype=np.float32)
-        if wave.ndim != 1:
-            raise ValueError(f"{self.name}: expected a mono waveform, got shape {wave.shape}")
-        frames = self.embed(resample(wave, rate, self.rate))
+        return self.batch([wave], rate)[0]
+
+    def batch(self, waves: Sequence[np.ndarray], rate: int) -> list[np.ndarray]:
+        """Embed several clips at once: models that batch across clips run one pass."""
+        ready = []
+        for wave in waves:
+            wave = np.asarray(wave, dtype=np.float32)
+            if wave.ndim != 1:
+                raise ValueError(f"{self.name}: expected a mono waveform, got shape {wave.shape}")
+            if not np.isfinite(wave).all():
+                raise ValueError(f"{self.name}: the waveform has NaN or infinite samples")
+            ready.append(resample(wave, rate, self.rate))
+        return [self._checked(frames) for frames in self.embed_many(ready)]
+
+    def _checked(self, frames: np.ndarray) -> np.ndarray:
         frames = np.asarray(frames, dtype=np.float32)
         if frames.ndim != 2 or not len(frames):
             raise ValueError(f"{self.name}: model returned shape {frames.shape}")
@@ -39,6 +50,10 @@ class Embedder(ABC):
     @abstractmethod
     def embed(self, wave: np.ndarray) -> np.ndarray:
         """Embed a waveform already at ``self.rate``."""
+
+    def embed_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """Embed waveforms already at ``self.rate``; override to batch across clips."""
+        return [self.embed(wave) for wave in waves]
 
     @abstractmethod
     def settings(self) -> dict[str, Any]:
@@ -89,7 +104,7 @@ def register(name: str):
 
 def known_embedders() -> list[str]:
     """Names in the registry (importing the modules registers their embedders)."""
-    from musiccaps_kit.embedders import musicnn, tfhub  # noqa: F401
+    from musiccaps_kit.embedders import leaf, musicnn, tfhub  # noqa: F401
 
     return sorted(EMBEDDERS)
 

@@ -35,6 +35,7 @@ BN_EPSILON = 1e-3  # tf.compat.v1.layers.batch_normalization's default
 MODELS = ("MTT_musicnn", "MSD_musicnn")
 _RECENT: dict[tuple[str, bytes], tuple[np.ndarray, np.ndarray]] = {}
 _RECENT_SIZE = 64
+BATCH_PATCHES = 64
 OUTPUTS = ("penultimate", "taggram", "logits")
 
 
@@ -218,24 +219,38 @@ class Musicnn(Embedder):
         self._torch = torch
         self._checksum: str | None = None
 
-    def forward(self, wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Penultimate features and tag logits, one row per 3 s patch.
+    def forward(self, waves: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Penultimate features and tag logits, one row per 3 s patch, for each clip.
 
-        Both come from one pass; the last few results are kept so that FAD (penultimate)
-        and KLD (logits) on the same clip run the network once.
+        The patches of all clips go through the network together, ``BATCH_PATCHES`` at a
+        time. The last few results are kept so that FAD (penultimate) and KLD (logits) on
+        the same clip run the network once.
         """
-        key = (self.model, hashlib.sha256(wave.tobytes()).digest())
-        if key not in _RECENT:
-            x = self._torch.from_numpy(patches(log_mel(wave)))
+        keys = [(self.model, hashlib.sha256(wave.tobytes()).digest()) for wave in waves]
+        done = {key: _RECENT[key] for key in keys if key in _RECENT}
+        todo = {key: wave for key, wave in zip(keys, waves, strict=True) if key not in done}
+        if todo:
+            per_clip = [patches(log_mel(wave)) for wave in todo.values()]
+            x = self._torch.from_numpy(np.concatenate(per_clip))
             with self._torch.no_grad():
-                penultimate, logits = self.net(x)
-            if len(_RECENT) >= _RECENT_SIZE:
-                _RECENT.pop(next(iter(_RECENT)))
-            _RECENT[key] = (penultimate.numpy(), logits.numpy())
-        return _RECENT[key]
+                outputs = [self.net(chunk) for chunk in x.split(BATCH_PATCHES)]
+            penultimate = self._torch.cat([o[0] for o in outputs]).numpy()
+            logits = self._torch.cat([o[1] for o in outputs]).numpy()
+            ends = np.cumsum([len(p) for p in per_clip])
+            for key, start, end in zip(todo, np.r_[0, ends[:-1]], ends, strict=True):
+                done[key] = (penultimate[start:end], logits[start:end])
+                if len(_RECENT) >= _RECENT_SIZE:
+                    _RECENT.pop(next(iter(_RECENT)))
+                _RECENT[key] = done[key]
+        return [done[key] for key in keys]
 
     def embed(self, wave: np.ndarray) -> np.ndarray:
-        penultimate, logits = self.forward(wave)
+        return self.embed_many([wave])[0]
+
+    def embed_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        return [self._select(*pair) for pair in self.forward(waves)]
+
+    def _select(self, penultimate: np.ndarray, logits: np.ndarray) -> np.ndarray:
         if self.output == "penultimate":
             return penultimate
         return logits if self.output == "logits" else 1 / (1 + np.exp(-logits))
