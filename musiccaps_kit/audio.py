@@ -147,3 +147,14 @@ def load_segment(
     trim_s = max(0.0, file_s - offset_s - duration_s) if precut else 0.0
     out = {r: fit_length(resample(mono, rate, r), int(round(duration_s * r))) for r in recipe.rates}
     return Segment(out, rate, channels, file_s, pad_s, trim_s)
+
+
+def windows(wave: np.ndarray, size: int, hop: int) -> list[np.ndarray]:
+    """Windows of ``size`` samples every ``hop``, plus one ending at the clip's end when
+    the last would leave a tail out; the whole clip if it is shorter than one window."""
+    if len(wave) <= size:
+        return [wave]
+    starts = list(range(0, len(wave) - size + 1, hop))
+    if starts[-1] + size < len(wave):
+        starts.append(len(wave) - size)
+    return [wave[s : s + size] for s in starts]

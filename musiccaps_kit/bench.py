@@ -1,25 +1,28 @@
 """``mck bench``: the paper's metrics for systems against a reference, as a leaderboard.
 
 Metrics (each with its recipe): ``fad_<embedder>`` for any registered embedder (the
-paper's ``fad_vggish`` and ``fad_trill`` through TF Hub, ``fad_musicnn`` offline) and
-``kld_musicnn`` (musicnn's MTT tagger, a convention from ``metrics.kld``). FAD comes with a
-seeded bootstrap interval over clips and per-clip scores; KLD with a bootstrap interval
-of its per-id mean.
+paper's ``fad_vggish`` and ``fad_trill`` through TF Hub, ``fad_musicnn`` offline,
+``fad_leaf``), ``kld_<classifier>`` (``musicnn``'s MTT tagger, or a ``leaf`` AudioSet
+classifier; a convention from ``metrics.kld``) and ``mcc_<joint model>`` (captions from a
+catalog). FAD comes with a seeded bootstrap interval over clips and per-clip scores; KLD
+and MCC with a bootstrap interval of their per-id mean.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
+from musiccaps_kit import catalog
 from musiccaps_kit.bench_inputs import ClipSet, Pairing, pair
-from musiccaps_kit.embedders import known_embedders, make_embedder
-from musiccaps_kit.embedding_cache import EmbeddingCache
+from musiccaps_kit.embedders import Embedder, known_embedders, make_embedder
+from musiccaps_kit.embedding_cache import EmbeddingCache, embed_clips
+from musiccaps_kit.joint import JointModel, known_joint_models, make_joint_model
 from musiccaps_kit.metrics.frechet import (
     GaussianStats,
     bootstrap_fad,
@@ -28,6 +31,7 @@ from musiccaps_kit.metrics.frechet import (
     sum_stats,
 )
 from musiccaps_kit.metrics.kld import clip_logits, kld
+from musiccaps_kit.metrics.mcc import clip_embedding, mcc
 
 # What each KLD classifier is asked for, over any options the user gave its embedder.
 KLD_CLASSIFIERS = {
@@ -46,6 +50,7 @@ class BenchSettings:
     seed: int = 0
     rate: int = 16000
     batch_size: int = 16
+    captions: str = "musiccaps"
 
 
 @dataclass
@@ -58,13 +63,14 @@ class MetricResult:
 
 
 @lru_cache(maxsize=16)
-def _cache_for(cache_dir: Path, name: str, options: tuple) -> EmbeddingCache:
-    return EmbeddingCache(cache_dir, make_embedder(name, **dict(options)))
+def _model(kind: str, name: str, options: tuple):
+    """One model instance per name and settings for the whole bench."""
+    factory = make_embedder if kind == "embedder" else make_joint_model
+    return factory(name, **dict(options))
 
 
-def _cache(cache_dir: Path, name: str, options: dict[str, Any]) -> EmbeddingCache:
-    """One model instance per embedder and settings for the whole bench."""
-    return _cache_for(cache_dir, name, tuple(sorted(options.items())))
+def _embedder(name: str, options: dict[str, Any]) -> Embedder:
+    return _model("embedder", name, tuple(sorted(options.items())))
 
 
 @dataclass(frozen=True)
@@ -77,41 +83,45 @@ class _Job:
     settings: BenchSettings
     cache_dir: Path
     label: str
+    captions: Mapping[str, str]
 
-    def embed(self, name: str, options: dict[str, Any], all_reference: bool):
-        """The embedder and its (cached) frames for reference and system clips, by id.
+    def embed(self, embedder: Embedder, all_reference: bool):
+        """(Cached) frames for reference and system clips, by id.
 
         FAD's reference statistics use every reference clip; paired metrics (KLD) only
         the ids both sides have.
         """
-        cache = _cache(self.cache_dir, name, options)
-        rate = self.settings.rate
         ref_ids = tuple(sorted(self.reference.ids())) if all_reference else self.pairing.common
-        batch = self.settings.batch_size
-        ref = _embed_all(cache, self.reference, ref_ids, rate, "reference", batch)
-        gen = _embed_all(cache, self.system, self.pairing.common, rate, self.label, batch)
-        return cache.embedder, ref, gen
+        return self.embed_set(embedder, self.reference, ref_ids, "reference"), self.embed_system(
+            embedder
+        )
+
+    def embed_system(self, embedder: Embedder) -> dict[str, np.ndarray]:
+        return self.embed_set(embedder, self.system, self.pairing.common, self.label)
+
+    def embed_set(self, embedder: Embedder, clips: ClipSet, ids, label: str):
+        cache = EmbeddingCache(self.cache_dir, embedder)
+        rate, batch = self.settings.rate, self.settings.batch_size
+        return embed_clips(cache, clips, ids, rate, label, batch)
 
 
-def _embed_all(
-    cache: EmbeddingCache, clips: ClipSet, ids: tuple[str, ...], rate: int, label: str, batch: int
-) -> dict[str, np.ndarray]:
-    """Frames per id, ``batch`` clips per model call, with a progress bar."""
-    frames: dict[str, np.ndarray] = {}
-    with tqdm(
-        total=len(ids), desc=f"{label} ({cache.embedder.name})", unit="clip", leave=False
-    ) as bar:
-        for start in range(0, len(ids), batch):
-            chunk = ids[start : start + batch]
-            waves = [clips.audio(i, rate) for i in chunk]
-            frames.update(zip(chunk, cache.many(waves, rate), strict=True))
-            bar.update(len(chunk))
-    return frames
+def _mean_with_interval(per_id: dict[str, float], settings: BenchSettings):
+    """The mean over ids and its seeded percentile bootstrap interval."""
+    values = np.array(list(per_id.values()))
+    rng = np.random.default_rng(settings.seed)
+    means = [
+        values[rng.integers(0, len(values), len(values))].mean()
+        for _ in range(settings.bootstrap_rounds)
+    ]
+    tail = (1 - settings.confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(values.mean()), (float(low), float(high))
 
 
 def _fad_metric(name: str, job: _Job) -> MetricResult:
     settings = job.settings
-    embedder, ref, gen = job.embed(name, settings.embedder_options.get(name, {}), True)
+    embedder = _embedder(name, settings.embedder_options.get(name, {}))
+    ref, gen = job.embed(embedder, True)
     ref_stats = sum_stats([GaussianStats.of(f) for f in ref.values()])
     clips = {i: GaussianStats.of(f) for i, f in gen.items()}
     value = fad(ref_stats, sum_stats(list(clips.values())))
@@ -135,20 +145,14 @@ def _fad_metric(name: str, job: _Job) -> MetricResult:
 def _kld_metric(classifier: str, job: _Job) -> MetricResult:
     settings = job.settings
     options = {**settings.embedder_options.get(classifier, {}), **KLD_CLASSIFIERS[classifier]}
-    model, ref, gen = job.embed(classifier, options, False)
+    model = _embedder(classifier, options)
+    ref, gen = job.embed(model, False)
     per_id = kld(
         {i: clip_logits(v) for i, v in ref.items()},
         {i: clip_logits(v) for i, v in gen.items()},
         settings.kl_convention,
     )
-    values = np.array(list(per_id.values()))
-    rng = np.random.default_rng(settings.seed)
-    means = [
-        values[rng.integers(0, len(values), len(values))].mean()
-        for _ in range(settings.bootstrap_rounds)
-    ]
-    tail = (1 - settings.confidence) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
+    value, ci = _mean_with_interval(per_id, settings)
     recipe = {
         **model.recipe(),
         "kl": "KL(p_ref || p_gen) per id, mean over ids",
@@ -157,9 +161,31 @@ def _kld_metric(classifier: str, job: _Job) -> MetricResult:
         "eps": 1e-6,
         "bootstrap": f"{settings.bootstrap_rounds} rounds over ids, seed {settings.seed}",
     }
-    return MetricResult(
-        float(values.mean()), (float(low), float(high)), len(values), recipe, per_id
-    )
+    return MetricResult(value, ci, len(per_id), recipe, per_id)
+
+
+def _mcc_metric(name: str, job: _Job) -> MetricResult:
+    settings = job.settings
+    options = settings.embedder_options.get(name, {})
+    model: JointModel = _model("joint", name, tuple(sorted(options.items())))
+    ids = job.pairing.common
+    lacking = [i for i in ids if not job.captions.get(i)]
+    if lacking:
+        raise ValueError(
+            f"MCC: {len(lacking)} ids of {job.label!r} have no caption in "
+            f"{settings.captions!r} (first: {', '.join(lacking[:5])})"
+        )
+    audio = {i: clip_embedding(f) for i, f in job.embed_system(model.audio).items()}
+    text = dict(zip(ids, model.text([job.captions[i] for i in ids]), strict=True))
+    per_id = mcc(text, audio)
+    value, ci = _mean_with_interval(per_id, settings)
+    recipe = {
+        **model.recipe(),
+        "mcc": "cos(text(caption), mean of the clip's audio window embeddings), mean over ids",
+        "captions": settings.captions,
+        "bootstrap": f"{settings.bootstrap_rounds} rounds over ids, seed {settings.seed}",
+    }
+    return MetricResult(value, ci, len(per_id), recipe, per_id)
 
 
 def _metric_function(metric: str):
@@ -169,7 +195,13 @@ def _metric_function(metric: str):
         return _fad_metric, model
     if kind == "kld" and model in KLD_CLASSIFIERS:
         return _kld_metric, model
-    known = [f"fad_{e}" for e in known_embedders()] + [f"kld_{c}" for c in KLD_CLASSIFIERS]
+    if kind == "mcc" and model in known_joint_models():
+        return _mcc_metric, model
+    known = (
+        [f"fad_{e}" for e in known_embedders()]
+        + [f"kld_{c}" for c in KLD_CLASSIFIERS]
+        + [f"mcc_{j}" for j in known_joint_models()]
+    )
     raise ValueError(f"unknown metric {metric!r}: known are {', '.join(known)}")
 
 
@@ -181,6 +213,9 @@ def run_bench(
 ) -> dict[str, Any]:
     """Compute every metric for every system; missing and extra ids are reported, not hidden."""
     plan = {metric: _metric_function(metric) for metric in settings.metrics}
+    captions = {}
+    if any(m.startswith("mcc_") for m in settings.metrics):
+        captions = {clip.ytid: clip.caption for clip in catalog.load(settings.captions)}
     ref_set = ClipSet(reference)
     if not ref_set.ids():
         raise ValueError(f"{reference}: no clips found")
@@ -190,7 +225,7 @@ def run_bench(
         pairing = pair(ref_set, system)
         if not pairing.common:
             raise ValueError(f"system {name!r} ({path}) shares no id with the reference")
-        job = _Job(ref_set, system, pairing, settings, Path(cache_dir), name)
+        job = _Job(ref_set, system, pairing, settings, Path(cache_dir), name, captions)
         results = {metric: compute(model, job) for metric, (compute, model) in plan.items()}
         rows.append({"system": name, "path": str(path), "pairing": pairing, "results": results})
     return {"reference": str(reference), "reference_clips": len(ref_set.ids()), "rows": rows}

@@ -65,14 +65,14 @@ COLUMNS = [
 
 def write_realmusic_catalog(realmusic: Path, out_csv: Path) -> Path:
     """A MusicCaps-format CSV over every clip of a ``realmusic`` folder (benchmarks, tests):
-    the track name as caption and the genre hint as the one aspect."""
+    a caption written from the clip's metadata and the genre hint as the one aspect."""
     with open(realmusic / "manifest.csv", newline="") as f:
         manifest = list(csv.DictReader(f))
     with open(out_csv, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["ytid", "start_s", "end_s", "caption", "aspect_list"])
         for row in manifest:
-            writer.writerow([row["clip_id"], 0, 10, row["track"], repr([row["genre_hint"]])])
+            writer.writerow([row["clip_id"], 0, 10, caption_for(row), repr([row["genre_hint"]])])
     return out_csv
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
+from tqdm import tqdm
 
 from musiccaps_kit.atomic import atomic_path
 from musiccaps_kit.clip_cache import recipe_key
@@ -46,3 +48,26 @@ class EmbeddingCache:
             with atomic_path(paths[i]) as tmp, open(tmp, "wb") as f:
                 np.save(f, frames)
         return [computed[i] if i in computed else np.load(path) for i, path in enumerate(paths)]
+
+
+class Clips(Protocol):
+    """Clips by id (``bench_inputs.ClipSet`` is one)."""
+
+    def ids(self) -> set[str]: ...
+
+    def audio(self, clip_id: str, rate: int) -> np.ndarray: ...
+
+
+def embed_clips(
+    cache: EmbeddingCache, clips: Clips, ids: Sequence[str], rate: int, label: str, batch: int
+) -> dict[str, np.ndarray]:
+    """Frames per id, decoding and embedding ``batch`` clips at a time, with a progress bar."""
+    frames: dict[str, np.ndarray] = {}
+    desc = f"{label} ({cache.embedder.name})"
+    with tqdm(total=len(ids), desc=desc, unit="clip", leave=False) as bar:
+        for start in range(0, len(ids), batch):
+            chunk = ids[start : start + batch]
+            waves = [clips.audio(i, rate) for i in chunk]
+            frames.update(zip(chunk, cache.many(waves, rate), strict=True))
+            bar.update(len(chunk))
+    return frames

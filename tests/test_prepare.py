@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from musiccaps_kit import catalog
 from musiccaps_kit.audio import fit_length, resample
 from musiccaps_kit.cli import main
-from musiccaps_kit.demo_set import write_realmusic_catalog
+from musiccaps_kit.demo_set import caption_for, write_realmusic_catalog
 from musiccaps_kit.preparation import PrepareConfig, read_failures, read_info
 from musiccaps_kit.readers import iter_records
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
@@ -233,6 +233,6 @@ def test_realmusic_prepares_every_clip(realmusic, tmp_path):
     assert len(info["splits"]["train"]["shards"]) == 2  # one per 100 clips
     by_id = {row["clip_id"]: row for row in manifest}
     for record in iter_records(out, "train"):
-        assert record.caption == by_id[record.id]["track"]
+        assert record.caption == caption_for(by_id[record.id])
         assert len(record.audio[16000]) == 160000 and np.isfinite(record.audio[16000]).all()
     json.dumps(info)  # the description is plain JSON

@@ -14,20 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from musiccaps_kit.audio import windows
 from musiccaps_kit.embedders.base import Embedder, checksum_files, register
 
 OUTPUTS = ("embedding", "logits")
-
-
-def windows(wave: np.ndarray, size: int, hop: int) -> list[np.ndarray]:
-    """Windows of ``size`` samples every ``hop``, plus one ending at the clip's end when
-    the last would leave a tail out; the whole clip if it is shorter than one window."""
-    if len(wave) <= size:
-        return [wave]
-    starts = list(range(0, len(wave) - size + 1, hop))
-    if starts[-1] + size < len(wave):
-        starts.append(len(wave) - size)
-    return [wave[s : s + size] for s in starts]
 
 
 @register("leaf")
