@@ -19,6 +19,16 @@ def _print_table(rows: list[tuple[str, str]], title: str) -> None:
         click.echo(f"  {key.ljust(width)}  {value}")
 
 
+def _literal(value: str) -> int | float | str:
+    """A number where the text is one, else the text (for KEY=VALUE settings)."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
 def _load_catalog(dataset: str, subset: str):
     from musiccaps_kit import catalog
 
@@ -357,6 +367,76 @@ def bench(
             )
     click.echo((out / "leaderboard.md").read_text())
     click.echo(f"report: {report}")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option(
+    "--clips",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="folder of clips named {id}.{ext}, or prepared records",
+)
+@click.option("--embedder", default="musicnn", show_default=True, help="a registered embedder")
+@click.option(
+    "--option",
+    "embedder_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="an embedder setting (handle=..., frontend=..., output=..., checkpoint=...)",
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.pass_context
+def stats(
+    ctx: click.Context,
+    clips: str,
+    embedder: str,
+    embedder_options: tuple[str, ...],
+    out: Path,
+    cache_dir: Path | None,
+    batch_size: int,
+) -> None:
+    """Embed a clip set and write its mergeable Fréchet statistics, as a Beam pipeline.
+
+    Unknown options (--runner, --project, ...) go to Apache Beam unchanged. Compare two
+    outputs with `mck fad`.
+    """
+    from pipelines.embed_stats import run
+
+    options = {}
+    for item in embedder_options:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--option")
+        options[key] = _literal(value)
+    try:
+        result = run(
+            clips, embedder, out, cache_dir or out / "embeddings", options, batch_size, ctx.args
+        )
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"{result.count} frames of {result.dims} dims: {out}")
+
+
+@main.command()
+@click.argument("reference", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("system", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def fad(reference: Path, system: Path) -> None:
+    """FAD between two `mck stats` outputs (made with the same embedder recipe)."""
+    import json
+
+    from musiccaps_kit.metrics.frechet import GaussianStats
+    from musiccaps_kit.metrics.frechet import fad as frechet
+    from pipelines.embed_stats import RECIPE_FILE, STATS_FILE
+
+    recipes = [json.loads((d / RECIPE_FILE).read_text())["recipe"] for d in (reference, system)]
+    if recipes[0] != recipes[1]:
+        raise click.ClickException("the two statistics come from different embedder recipes")
+    value = frechet(
+        GaussianStats.load(reference / STATS_FILE), GaussianStats.load(system / STATS_FILE)
+    )
+    click.echo(f"FAD {value:.6f} ({recipes[0]['embedder']})")
 
 
 @main.group()

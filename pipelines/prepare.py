@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from musiccaps_kit import schema
 from musiccaps_kit.catalog import Catalog, Clip
@@ -41,6 +40,7 @@ from musiccaps_kit.preparation import (
 )
 from musiccaps_kit.sources import Category
 from musiccaps_kit.tokenizers import make_tokenizer
+from pipelines.runner import pipeline_options
 
 
 class ProcessClip(beam.DoFn):
@@ -169,23 +169,6 @@ def build(pipeline: beam.Pipeline, catalog: Catalog, config: PrepareConfig, star
             statuses=beam.pvalue.AsDict(statuses),
         )
     )
-
-
-def pipeline_options(beam_args: Sequence[str]) -> tuple[PipelineOptions, Any]:
-    """Options from the user's Beam flags, and an explicit local runner when none is named."""
-    args = list(beam_args)
-    if any(a == "--runner" or a.startswith("--runner=") for a in args):
-        return PipelineOptions(args), None
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-
-    defaults = {
-        "--direct_num_workers": str(os.cpu_count() or 1),
-        "--direct_running_mode": "multi_threading",
-    }
-    for flag, value in defaults.items():
-        if not any(a == flag or a.startswith(flag + "=") for a in args):
-            args.append(f"{flag}={value}")
-    return PipelineOptions(args), FnApiRunner()
 
 
 class _Progress(threading.Thread):

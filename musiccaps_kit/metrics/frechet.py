@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from scipy import linalg
 
+from musiccaps_kit.atomic import atomic_path
+
 
 class RankDeficientWarning(UserWarning):
     """Fewer frames than dimensions: the covariance is singular and FAD is biased."""
@@ -74,7 +76,8 @@ class GaussianStats:
         return (cov + cov.T) / 2
 
     def save(self, path: str | Path) -> None:
-        np.savez(path, count=self.count, total=self.total, outer=self.outer)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, count=self.count, total=self.total, outer=self.outer)
 
     @classmethod
     def load(cls, path: str | Path) -> GaussianStats:
