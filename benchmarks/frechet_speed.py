@@ -1,7 +1,6 @@
-"""Fréchet distance at 128, 512 and 2048 dimensions: ours against the sqrtm formula,
-and embedding throughput (times real time) of the offline embedders on CPU.
+"""Fréchet distance at 128, 512 and 2048 dimensions: ours against the sqrtm formula.
 
-    python -m benchmarks.frechet_speed
+python -m benchmarks.frechet_speed
 """
 
 from __future__ import annotations
@@ -10,11 +9,8 @@ import statistics
 import time
 
 import numpy as np
-import soundfile as sf
 
-from musiccaps_kit.embedders import make_embedder
 from musiccaps_kit.metrics.frechet import GaussianStats, frechet_distance, frechet_distance_sqrtm
-from musiccaps_kit.resources import DEMO_AUDIO_DIR
 
 
 def timed(fn, *args, repeats: int = 3) -> tuple[float, float]:
@@ -40,21 +36,6 @@ def frechet(dims: int) -> None:
     )
 
 
-def throughput(name: str, **options) -> None:
-    embedder = make_embedder(name, **options)
-    waves = []
-    for path in sorted(DEMO_AUDIO_DIR.glob("*.flac"))[:8]:
-        wave, rate = sf.read(path, dtype="float32")
-        waves.append((wave[: 10 * rate], rate))
-    embedder(*waves[0])  # warm-up
-    start = time.perf_counter()
-    for wave, rate in waves:
-        embedder(wave, rate)
-    elapsed = time.perf_counter() - start
-    print(f"{name} {options}: {len(waves) * 10 / elapsed:6.1f}x real time on CPU")
-
-
 if __name__ == "__main__":
     for d in (128, 512, 2048):
         frechet(d)
-    throughput("musicnn", output="penultimate")
