@@ -8,10 +8,11 @@ record set knows which models made its tokens.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
+
+from musiccaps_kit.registry import Registry
 
 
 class Tokenizer(Protocol):
@@ -43,13 +44,6 @@ class IdentityTokenizer:
         return {"tokenizer": self.name, "token_names": list(self.token_names)}
 
 
-TOKENIZERS: dict[str, Callable[..., Tokenizer]] = {"identity": IdentityTokenizer}
-
-
-def make_tokenizer(name: str, **settings: Any) -> Tokenizer:
-    """Build the registered tokenizer ``name``."""
-    try:
-        factory = TOKENIZERS[name]
-    except KeyError:
-        raise ValueError(f"unknown tokenizer {name!r}: known are {sorted(TOKENIZERS)}") from None
-    return factory(**settings)
+TOKENIZERS: Registry[Tokenizer] = Registry("tokenizer")
+TOKENIZERS.register("identity")(IdentityTokenizer)
+make_tokenizer = TOKENIZERS.make

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from musiccaps_kit.audio import RESAMPLER, resample
+from musiccaps_kit.registry import Registry
 
 
 class Embedder(ABC):
@@ -89,27 +90,14 @@ def checksum_dir(folder: str | Path) -> str:
     return checksum_files([p for p in folder.rglob("*") if p.is_file()])
 
 
-EMBEDDERS: dict[str, Callable[..., Embedder]] = {}
-
-
-def register(name: str):
-    """Class decorator adding an embedder factory to the registry under ``name``."""
-
-    def add(factory):
-        EMBEDDERS[name] = factory
-        return factory
-
-    return add
-
-
-def known_embedders() -> list[str]:
-    """Names in the registry (importing the modules registers their embedders)."""
-    from musiccaps_kit.embedders import leaf, musicnn, tfhub  # noqa: F401
-
-    return sorted(EMBEDDERS)
-
-
-def make_embedder(name: str, **options: Any) -> Embedder:
-    if name not in known_embedders():
-        raise ValueError(f"unknown embedder {name!r}: known are {known_embedders()}")
-    return EMBEDDERS[name](**options)
+EMBEDDERS: Registry[Embedder] = Registry(
+    "embedder",
+    (
+        "musiccaps_kit.embedders.leaf",
+        "musiccaps_kit.embedders.musicnn",
+        "musiccaps_kit.embedders.tfhub",
+    ),
+)
+register = EMBEDDERS.register
+known_embedders = EMBEDDERS.names
+make_embedder = EMBEDDERS.make

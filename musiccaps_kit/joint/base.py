@@ -9,12 +9,13 @@ CLAP from a local checkpoint, and the small ``projection`` model plug in here.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from musiccaps_kit.embedders.base import Embedder
+from musiccaps_kit.registry import Registry
 
 
 class JointModel(ABC):
@@ -33,24 +34,9 @@ class JointModel(ABC):
         return {"joint_model": self.name, "audio": self.audio.recipe(), "text": self.text_recipe()}
 
 
-JOINT_MODELS: dict[str, Callable[..., JointModel]] = {}
-
-
-def register_joint(name: str):
-    def add(factory):
-        JOINT_MODELS[name] = factory
-        return factory
-
-    return add
-
-
-def known_joint_models() -> list[str]:
-    from musiccaps_kit.joint import clap, projection  # noqa: F401
-
-    return sorted(JOINT_MODELS)
-
-
-def make_joint_model(name: str, **options: Any) -> JointModel:
-    if name not in known_joint_models():
-        raise ValueError(f"unknown joint model {name!r}: known are {known_joint_models()}")
-    return JOINT_MODELS[name](**options)
+JOINT_MODELS: Registry[JointModel] = Registry(
+    "joint model", ("musiccaps_kit.joint.clap", "musiccaps_kit.joint.projection")
+)
+register_joint = JOINT_MODELS.register
+known_joint_models = JOINT_MODELS.names
+make_joint_model = JOINT_MODELS.make
