@@ -80,8 +80,12 @@ class LoopbackServer:
         self.thread.start()
 
     @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    @property
     def url_template(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{{ytid}}.wav"
+        return f"{self.url}/{{ytid}}.wav"
 
     @property
     def requests(self) -> list[str]:
