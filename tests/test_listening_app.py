@@ -154,6 +154,11 @@ def test_assignment_is_balanced_and_never_repeats_a_comparison(folders, tmp_path
     ids = Counter(t.clip_id for t in tasks)
     assert max(ids.values()) - min(ids.values()) <= 3, "ids spread evenly"
     assert assign(study) == tasks, "seeded"
+    by_share = _study_file(tmp_path, folders, per_pair=40, per_rater=25)
+    definition = yaml.safe_load(by_share.read_text())
+    del definition["raters"]
+    by_share.write_text(yaml.safe_dump(definition))
+    assert load_study(by_share).raters == 5, "120 comparisons, 25 each"
     too_many = load_study(_study_file(tmp_path, folders, raters=1, per_pair=7))
     with pytest.raises(ValueError, match="more raters or ids"):
         assign(too_many)

@@ -7,8 +7,9 @@
       Mubert: gen/mubert
     captions: musiccaps         # a catalog: musiccaps, demo, hub or a CSV path
     ids: [abc123def45, ...]     # optional: default, the ids every source has
-    raters: 10                  # rater links to make
     per_pair: 200               # comparisons per pair of sources
+    raters: 10                  # rater links to make, or instead:
+    per_rater: 60               # ratings per rater (raters = all comparisons / per_rater)
     seed: 0
 
 Relative folders are relative to the study file. Every source must have a clip for every
@@ -132,13 +133,21 @@ def load_study(path: str | Path) -> Study:
         raise StudyError(
             f"{path}: {len(lacking)} ids have no caption (first: {', '.join(lacking[:5])})"
         )
+    per_pair = _positive_int(raw, "per_pair")
+    if "raters" in raw:
+        raters = _positive_int(raw, "raters")
+    elif "per_rater" in raw:
+        comparisons = len(sources) * (len(sources) - 1) // 2 * per_pair
+        raters = -(-comparisons // _positive_int(raw, "per_rater"))
+    else:
+        raise StudyError(f"{path}: give 'raters' (how many links) or 'per_rater'")
     return Study(
         name=name.strip(),
         sources=sources,
         captions={i: by_id[i] for i in ids},
         ids=tuple(ids),
-        raters=_positive_int(raw, "raters"),
-        per_pair=_positive_int(raw, "per_pair"),
+        raters=raters,
+        per_pair=per_pair,
         seed=_positive_int(raw, "seed", 0),
         files=files,
     )
