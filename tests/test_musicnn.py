@@ -11,7 +11,8 @@ import soundfile as sf
 
 from musiccaps_kit.audio import resample
 from musiccaps_kit.embedders import make_embedder
-from musiccaps_kit.embedders.musicnn import log_mel, mel_filterbank, patches, tag_names
+from musiccaps_kit.embedders.musicnn import log_mel, patches, tag_names
+from musiccaps_kit.mel import mel_filterbank
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
 
 ORACLE = os.path.join(os.path.dirname(__file__), "oracles", "musicnn_original.py")
@@ -25,7 +26,9 @@ def _wave(clip_id):
 
 def test_front_end_matches_librosa():
     np.testing.assert_allclose(
-        mel_filterbank(), librosa.filters.mel(sr=16000, n_fft=512, n_mels=96), atol=1e-7
+        mel_filterbank(16000, 512, 96),
+        librosa.filters.mel(sr=16000, n_fft=512, n_mels=96),
+        atol=1e-7,
     )
     wave = _wave(CLIPS[0])
     mel = librosa.feature.melspectrogram(y=wave, sr=16000, hop_length=256, n_fft=512, n_mels=96)

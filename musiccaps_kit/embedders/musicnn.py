@@ -18,13 +18,13 @@ probabilities for KLD. ``tests/test_musicnn.py`` compares the port with the orig
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from musiccaps_kit.embedders.base import Embedder, checksum_files, register
+from musiccaps_kit.mel import mel_filterbank
 
 RATE = 16000
 N_FFT = 512
@@ -63,44 +63,6 @@ def tag_names(model: str) -> list[str]:
     raise KeyError(f"{name} not found in musicnn's configuration")
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
-    # Slaney's scale, as librosa's default (htk=False): linear below 1 kHz, log above.
-    hz = np.asarray(hz, dtype=np.float64)
-    f_sp = 200.0 / 3
-    mel = hz / f_sp
-    min_log_hz, logstep = 1000.0, np.log(6.4) / 27.0
-    log_region = hz >= min_log_hz
-    mel[log_region] = min_log_hz / f_sp + np.log(hz[log_region] / min_log_hz) / logstep
-    return mel
-
-
-def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
-    mel = np.asarray(mel, dtype=np.float64)
-    f_sp = 200.0 / 3
-    hz = f_sp * mel
-    min_log_mel, logstep = 1000.0 / f_sp, np.log(6.4) / 27.0
-    log_region = mel >= min_log_mel
-    hz[log_region] = 1000.0 * np.exp(logstep * (mel[log_region] - min_log_mel))
-    return hz
-
-
-@lru_cache(maxsize=2)
-def mel_filterbank(rate: int = RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
-    """librosa.filters.mel(sr, n_fft, n_mels) with Slaney scale and area normalisation."""
-    fft_freqs = np.linspace(0, rate / 2, 1 + n_fft // 2)
-    mel_points = np.linspace(
-        _hz_to_mel(np.array([0.0]))[0], _hz_to_mel(np.array([rate / 2]))[0], n_mels + 2
-    )
-    hz_points = _mel_to_hz(mel_points)
-    fdiff = np.diff(hz_points)
-    ramps = hz_points[:, None] - fft_freqs[None, :]
-    lower = -ramps[:-2] / fdiff[:-1, None]
-    upper = ramps[2:] / fdiff[1:, None]
-    weights = np.maximum(0, np.minimum(lower, upper))
-    weights *= (2.0 / (hz_points[2 : n_mels + 2] - hz_points[:n_mels]))[:, None]
-    return weights.astype(np.float32)
-
-
 def log_mel(wave: np.ndarray) -> np.ndarray:
     """musicnn's input: ``[frames, 96]`` of log10(10000 * mel power + 1), float16-rounded."""
     padded = np.pad(wave.astype(np.float32), N_FFT // 2)  # centred frames, zero padding
@@ -108,7 +70,7 @@ def log_mel(wave: np.ndarray) -> np.ndarray:
     index = np.arange(N_FFT)[None, :] + HOP * np.arange(n_frames)[:, None]
     window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)  # periodic Hann
     power = np.abs(np.fft.rfft(padded[index] * window, axis=1)) ** 2
-    mel = power.astype(np.float32) @ mel_filterbank().T
+    mel = power.astype(np.float32) @ mel_filterbank(RATE, N_FFT, N_MELS).T
     # The original casts to float16 before the log; keep that rounding.
     return np.log10(10000 * mel.astype(np.float16).astype(np.float32) + 1)
 
