@@ -8,8 +8,8 @@
   vectors of the current batch.
 * Quantiser dropout: in training, each batch uses the first ``n`` levels, ``n`` drawn
   uniformly from 1..levels (the same on every DDP rank: drawn from the step number).
-* Under DDP the counts and sums are summed over ranks, and k-means and resets happen on
-  rank 0 and are broadcast, so every rank keeps the same codebooks.
+* Under DDP the counts and sums are summed over ranks, and k-means and resets see every
+  rank's vectors in rank order, so every rank keeps the codebooks one process would have.
 
 In eval mode quantisation is deterministic: nearest code, all levels (or ``n_q``).
 """
@@ -25,6 +25,15 @@ from models.kmeans import kmeans
 
 def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _gather(x: torch.Tensor) -> torch.Tensor:
+    """Every rank's rows in rank order (equal batch sizes): what one process would see."""
+    if not _distributed():
+        return x
+    parts = [torch.zeros_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)
 
 
 class VectorQuantizer(nn.Module):
@@ -55,25 +64,17 @@ class VectorQuantizer(nn.Module):
         return self.codebook[codes]
 
     def _initialise(self, x: torch.Tensor) -> None:
-        self._pending.append(x.detach().float())
+        batch = _gather(x.detach().float())
+        self._pending.append(batch)
         gathered = torch.cat(self._pending)
-        enough = torch.tensor(float(len(gathered) >= self.init_samples), device=x.device)
-        if _distributed():
-            dist.all_reduce(enough, op=dist.ReduceOp.MIN)
-        if not enough:
+        if len(gathered) < self.init_samples:
             return
-        centroids, _ = kmeans(gathered, self.codebook_size, seed=self.seed)
+        centroids, labels = kmeans(gathered, self.codebook_size, seed=self.seed)
         if _distributed():
-            dist.broadcast(centroids, 0)  # rank 0's k-means for everyone
-        counts = torch.bincount(self.codes_for(gathered, centroids), minlength=len(centroids))
-        counts = counts.float()
-        batch = torch.tensor(float(len(x)), device=x.device)
-        total = torch.tensor(float(len(gathered)), device=x.device)
-        if _distributed():
-            for value in (counts, batch, total):
-                dist.all_reduce(value)
+            dist.broadcast(centroids, 0)  # identical already; guards against drift
+        counts = torch.bincount(labels, minlength=len(centroids)).float()
         self.codebook.copy_(centroids)
-        self.cluster_size.copy_(counts / total * batch)  # expected use per batch
+        self.cluster_size.copy_(counts / len(gathered) * len(batch))  # expected use per batch
         self.embed_sum.copy_(self.codebook * self.cluster_size[:, None])
         self.initialized.fill_(True)
         self._pending = []
@@ -96,11 +97,10 @@ class VectorQuantizer(nn.Module):
         self.codebook.copy_(self.embed_sum / smoothed[:, None])
         dead = self.cluster_size < self.dead_threshold
         if dead.any():
+            candidates = _gather(x)
             generator = torch.Generator(device="cpu").manual_seed(int(total.item() * 1000))
-            pick = torch.randint(len(x), (int(dead.sum()),), generator=generator)
-            fresh = x[pick.to(x.device)]
-            if _distributed():
-                dist.broadcast(fresh, 0)
+            pick = torch.randint(len(candidates), (int(dead.sum()),), generator=generator)
+            fresh = candidates[pick.to(x.device)]
             self.codebook[dead] = fresh
             self.embed_sum[dead] = fresh
             self.cluster_size[dead] = 1.0

@@ -1,0 +1,145 @@
+"""What one training step means for each model (``models.training`` runs the loop).
+
+A task owns its modules and optimisers, wraps them in DDP when there is more than one
+rank, and exports an inference file that its ``load_*`` function reads back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from models.codec import (
+    Codec,
+    CodecConfig,
+    MelSpectrum,
+    MultiScaleSTFTDiscriminator,
+    discriminator_loss,
+    generator_losses,
+    spectral_loss,
+)
+from models.training import Batch, ClipBank, autocast
+
+CODEC_FORMAT = "musiccaps-kit/codec/1"
+
+
+def config_from(cls, values: dict[str, Any]):
+    """A frozen config dataclass from JSON values (lists become tuples)."""
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def _unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    return module.module if isinstance(module, DDP) else module
+
+
+class CodecTask:
+    """Reconstruction (multi-scale mel), adversarial STFT discriminator with feature
+    matching (from ``disc_start``), RVQ commitment."""
+
+    rate = 24000
+
+    def __init__(self, model: dict, train: dict, device: torch.device, world: int):
+        self.config = config_from(CodecConfig, model)
+        self.train_config, self.device = train, device
+        codec = Codec(self.config).to(device)
+        disc = MultiScaleSTFTDiscriminator(self.config).to(device)
+        self.spectrum = MelSpectrum(self.config).to(device)
+        if world > 1:
+            codec = DDP(codec, broadcast_buffers=False)
+            disc = DDP(disc)
+        self.codec, self.disc = codec, disc
+        lr = train["learning_rate"]
+        self.opt_g = torch.optim.Adam(codec.parameters(), lr=lr, betas=(0.5, 0.9))
+        self.opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.9))
+
+    def prepare(self, bank: ClipBank) -> None:
+        pass
+
+    def train_step(self, batch: Batch, step: int) -> dict[str, float]:
+        t = self.train_config
+        self.codec.train()
+        x = batch.audio.to(self.device)
+        with autocast(self.device):
+            recon, _, commitment = self.codec(x, step=step)
+        recon = recon.float()
+        losses = {}
+        adversarial = matching = torch.zeros((), device=self.device)
+        if step >= t["disc_start"]:
+            out = self.disc(torch.cat([x, recon.detach()]))
+            real = [(o[: len(x)], [f[: len(x)] for f in fs]) for o, fs in out]
+            fake = [(o[len(x) :], [f[len(x) :] for f in fs]) for o, fs in out]
+            d_loss = discriminator_loss(real, fake)
+            self.opt_d.zero_grad()
+            d_loss.backward()
+            self.opt_d.step()
+            out = self.disc(torch.cat([x, recon]))
+            real = [(o[: len(x)], [f[: len(x)] for f in fs]) for o, fs in out]
+            fake = [(o[len(x) :], [f[len(x) :] for f in fs]) for o, fs in out]
+            adversarial, matching = generator_losses(real, fake)
+            losses["discriminator"] = d_loss.item()
+        reconstruction = spectral_loss(self.spectrum, x, recon)
+        total = (
+            reconstruction
+            + t["adversarial_weight"] * adversarial
+            + t["feature_matching_weight"] * matching
+            + t["commitment_weight"] * commitment
+        )
+        self.opt_g.zero_grad()
+        total.backward()
+        self.opt_g.step()
+        losses.update(
+            reconstruction=reconstruction.item(),
+            adversarial=adversarial.item(),
+            feature_matching=matching.item(),
+            commitment=commitment.item(),
+        )
+        return losses
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "codec": _unwrap(self.codec).state_dict(),
+            "disc": _unwrap(self.disc).state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        _unwrap(self.codec).load_state_dict(state["codec"])
+        _unwrap(self.disc).load_state_dict(state["disc"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+
+    def export(self, path: Path) -> None:
+        from models.training import save_checkpoint
+
+        save_checkpoint(
+            path,
+            {
+                "format": CODEC_FORMAT,
+                "config": asdict(self.config),
+                "state_dict": _unwrap(self.codec).state_dict(),
+            },
+        )
+
+
+def load_codec(path: str | Path, device: str = "cpu") -> Codec:
+    """The codec of a ``model.pt`` written by training, in eval mode."""
+    blob = torch.load(path, map_location=device, weights_only=False)
+    if blob.get("format") != CODEC_FORMAT:
+        raise ValueError(f"{path} is not a {CODEC_FORMAT} file")
+    codec = Codec(config_from(CodecConfig, blob["config"]))
+    codec.load_state_dict(blob["state_dict"])
+    return codec.to(device).eval()
+
+
+TASKS = {"codec": CodecTask}
+
+
+def make_task(kind: str, model: dict, train: dict, device: torch.device, world: int):
+    if kind not in TASKS:
+        raise ValueError(f"unknown model kind {kind!r}: known are {sorted(TASKS)}")
+    return TASKS[kind](model, train, device, world)

@@ -1,0 +1,208 @@
+"""Training from prepared records: presets, a clip bank, DDP, checkpoints, loss curves.
+
+``train(kind, records, preset, out)`` reads the records' waveforms (and captions) once,
+draws each step's global batch of random crops from a generator seeded by (seed, step) and
+gives every DDP rank its slice, so N ranks take exactly the step one process would take on
+the whole batch. Under ``torchrun`` (``WORLD_SIZE`` > 1) it joins the process group (NCCL
+on GPUs, gloo on CPU); on CUDA it trains in bfloat16 autocast. ``out/checkpoint.pt`` holds
+the models, optimisers, step and loss history and is written atomically every
+``checkpoint_every`` steps: a rerun resumes from it. ``out/model.pt`` is the final model
+for inference, ``out/losses.png`` the curves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from musiccaps_kit.atomic import atomic_path, write_text
+from musiccaps_kit.preparation import read_info
+from musiccaps_kit.readers import iter_records
+
+PRESETS = Path(__file__).parent / "presets"
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
+
+
+def load_preset(kind: str, preset: str) -> dict[str, Any]:
+    """``models/presets/{kind}-{preset}.json``: ``{"model": {...}, "train": {...}}``."""
+    path = PRESETS / f"{kind}-{preset}.json"
+    if not path.is_file():
+        known = sorted(p.stem for p in PRESETS.glob(f"{kind}-*.json"))
+        raise ValueError(f"no preset {preset!r} for {kind}: known are {known}")
+    return json.loads(path.read_text())
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One rank's share of a step: crops ``[batch, samples]`` and their captions."""
+
+    audio: torch.Tensor
+    captions: list[str]
+    ids: list[str]
+
+
+class ClipBank:
+    """Waveforms (at ``rate``) and captions of a record set, held in memory."""
+
+    def __init__(self, records: str | Path, rate: int, splits: tuple[str, ...] = ("train",)):
+        info = read_info(records)
+        if rate not in info["recipe"]["segment"]["rates"]:
+            raise ValueError(f"{records} has no audio at {rate} Hz: prepare with --rates {rate}")
+        self.rate = rate
+        self.waves, self.captions, self.ids = [], [], []
+        available = [s for s in splits if s in info["splits"]] or list(info["splits"])
+        for split in available:
+            for record in iter_records(records, split):
+                self.waves.append(record.audio[rate])
+                self.captions.append(record.caption)
+                self.ids.append(record.id)
+        if not self.waves:
+            raise ValueError(f"{records}: no records in {available}")
+
+    def __len__(self) -> int:
+        return len(self.waves)
+
+    def batch(
+        self, step: int, size: int, crop: int, seed: int, rank: int = 0, world: int = 1
+    ) -> Batch:
+        """Rank ``rank``'s slice of the global batch of step ``step`` (crops of ``crop``)."""
+        if size % world:
+            raise ValueError(f"batch size {size} does not split over {world} ranks")
+        rng = np.random.default_rng([seed, step])
+        picks = rng.integers(0, len(self.waves), size)
+        crops = []
+        for i in picks:
+            wave = self.waves[i]
+            start = int(rng.integers(0, max(len(wave) - crop, 0) + 1))
+            piece = wave[start : start + crop]
+            crops.append(np.pad(piece, (0, crop - len(piece))))
+        share = size // world
+        mine = slice(rank * share, (rank + 1) * share)
+        return Batch(
+            torch.from_numpy(np.stack(crops[mine])),
+            [self.captions[i] for i in picks[mine]],
+            [self.ids[i] for i in picks[mine]],
+        )
+
+
+def distributed_setup() -> tuple[int, int, torch.device]:
+    """Rank, world size and device; joins the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world, device
+
+
+def autocast(device: torch.device):
+    """bfloat16 autocast on CUDA; full precision on CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def save_checkpoint(path: Path, blob: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
+
+
+def plot_losses(history: list[dict[str, float]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in history[0] if k != "step"]
+    fig, axes = plt.subplots(len(keys), 1, figsize=(7, 2 * len(keys)), sharex=True, squeeze=False)
+    steps = [h["step"] for h in history]
+    for ax, key in zip(axes[:, 0], keys, strict=True):
+        ax.plot(steps, [h[key] for h in history], lw=1)
+        ax.set_ylabel(key, fontsize="small")
+    axes[-1, 0].set_xlabel("step")
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def train(
+    kind: str,
+    records: str | Path,
+    preset: str,
+    out: str | Path,
+    steps: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train ``kind`` (codec, semantic, mulan) with ``preset`` from ``records`` into ``out``."""
+    from tqdm import tqdm
+
+    from models.tasks import make_task
+
+    config = load_preset(kind, preset)
+    train_config = {**config["train"], **({"steps": steps} if steps else {})}
+    rank, world, device = distributed_setup()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(train_config["seed"])
+    task = make_task(kind, config["model"], train_config, device, world)
+    bank = ClipBank(records, task.rate)
+    task.prepare(bank)
+    start, history = 0, []
+    checkpoint = out / CHECKPOINT
+    if checkpoint.is_file():
+        blob = torch.load(checkpoint, map_location=device, weights_only=False)
+        task.load_state_dict(blob["task"])
+        start, history = blob["step"], blob["history"]
+    total = train_config["steps"]
+    crop = round(train_config["crop_s"] * task.rate)
+    bar = tqdm(range(start, total), desc=f"train {kind}", disable=not progress or rank != 0)
+    began = time.time()
+    for step in bar:
+        batch = bank.batch(
+            step, train_config["batch_size"], crop, train_config["seed"], rank, world
+        )
+        losses = task.train_step(batch, step)
+        history.append({"step": step, **losses})
+        bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()})
+        last = step + 1 == total
+        if rank == 0 and ((step + 1) % train_config["checkpoint_every"] == 0 or last):
+            save_checkpoint(
+                checkpoint,
+                {"step": step + 1, "history": history, "task": task.state_dict(), "preset": preset},
+            )
+            plot_losses(history, out / "losses.png", f"{kind} ({preset})")
+    if rank == 0:
+        task.export(out / MODEL)
+        summary = {
+            "kind": kind,
+            "preset": preset,
+            "records": str(records),
+            "clips": len(bank),
+            "steps": total,
+            "resumed_from": start,
+            "seconds": time.time() - began,
+            "world_size": world,
+            "device": str(device),
+            "first": history[0] if history else None,
+            "last": history[-1] if history else None,
+            "config": config,
+        }
+        write_text(out / "training.json", json.dumps(summary, indent=2))
+        return summary
+    return {}
