@@ -231,12 +231,18 @@ def discriminator_loss(real_out, fake_out) -> torch.Tensor:
 
 
 def generator_losses(real_out, fake_out) -> tuple[torch.Tensor, torch.Tensor]:
-    """Adversarial hinge loss and relative L1 feature matching, averaged over scales."""
+    """Adversarial hinge loss and relative L1 feature matching, averaged over scales.
+
+    Feature matching is relative per example (then averaged), so the loss of a batch is
+    the mean of its examples' and DDP ranks add up to one process on the whole batch.
+    """
     adversarial = sum(F.relu(1 - f).mean() for f, _ in fake_out) / len(fake_out)
     matching = []
     for (_, real_features), (_, fake_features) in zip(real_out, fake_out, strict=True):
         for r, f in zip(real_features, fake_features, strict=True):
-            matching.append((r.detach() - f).abs().mean() / (r.detach().abs().mean() + 1e-5))
+            r = r.detach().flatten(1)
+            distance = (r - f.flatten(1)).abs().mean(dim=1)
+            matching.append((distance / (r.abs().mean(dim=1) + 1e-5)).mean())
     return adversarial, torch.stack(matching).mean()
 
 

@@ -7,7 +7,8 @@
   sums (no gradient); codes whose average use falls under ``dead_threshold`` are reset to
   vectors of the current batch.
 * Quantiser dropout: in training, each batch uses the first ``n`` levels, ``n`` drawn
-  uniformly from 1..levels (the same on every DDP rank: drawn from the step number).
+  uniformly from 1..levels (the same on every DDP rank: drawn from the step number),
+  once every level has been initialised (all levels take part until then).
 * Under DDP the counts and sums are summed over ranks, and k-means and resets see every
   rank's vectors in rank order, so every rank keeps the codebooks one process would have.
 
@@ -55,6 +56,13 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("embed_sum", torch.zeros(codebook_size, dim))
         self.register_buffer("initialized", torch.tensor(False))
         self._pending: list[torch.Tensor] = []
+
+    def get_extra_state(self) -> dict:
+        # Vectors gathered for k-means but not used yet: a resumed run needs them.
+        return {"pending": [p.cpu() for p in self._pending]}
+
+    def set_extra_state(self, state: dict) -> None:
+        self._pending = [p.to(self.codebook.device) for p in state.get("pending", [])]
 
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         """Nearest code per row of ``x`` ``[n, dim]``."""
@@ -139,7 +147,9 @@ class ResidualVQ(nn.Module):
         """
         if n_q is None:
             n_q = self.levels
-            if self.training and self.dropout:
+            ready = all(bool(layer.initialized) for layer in self.layers)
+            # every level takes part until all have their k-means start
+            if self.training and self.dropout and ready:
                 n_q = int(torch.randint(1, self.levels + 1, (1,), generator=_gen(step)))
         residual, total = x, torch.zeros_like(x)
         codes, losses = [], []

@@ -63,7 +63,7 @@ class ClipBank:
         available = [s for s in splits if s in info["splits"]] or list(info["splits"])
         for split in available:
             for record in iter_records(records, split):
-                self.waves.append(record.audio[rate])
+                self.waves.append(np.array(record.audio[rate]))  # writable copy
                 self.captions.append(record.caption)
                 self.ids.append(record.id)
         if not self.waves:

@@ -1,0 +1,161 @@
+"""The codec's tiny preset on CPU, trained on real clips from prepared records: rates and
+shapes, falling losses, an overfitted batch, deterministic tokens, exact resume, DDP."""
+
+import copy
+import json
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from models.codec import Codec, CodecConfig, si_sdr
+from models.kmeans import kmeans
+from models.rvq import ResidualVQ
+from models.tasks import CodecTask, _unwrap, load_codec
+from models.training import ClipBank, load_preset, train
+from tests.conftest import prepare_demo
+
+TINY = load_preset("codec", "tiny")
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory, demo_catalog):
+    out = tmp_path_factory.mktemp("codec") / "records"
+    prepare_demo(demo_catalog, out, shards=1)
+    return out
+
+
+def _task(steps_config=None) -> CodecTask:
+    torch.manual_seed(0)
+    return CodecTask(
+        TINY["model"], {**TINY["train"], **(steps_config or {})}, torch.device("cpu"), 1
+    )
+
+
+def test_tokens_are_50_per_second_with_the_preset_levels(records):
+    config = CodecConfig(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in TINY["model"].items()}
+    )
+    assert config.hop == 480 and config.frame_rate == 50.0
+    assert CodecConfig().bitrate() == 6000.0, "paper preset: 12 x 1024 at 50 Hz = 6 kbps"
+    codec = Codec(config).eval()
+    wave = torch.from_numpy(ClipBank(records, 24000).waves[0][: 24000 * 2])[None]
+    codes = codec.encode(wave)
+    assert codes.shape == (1, 100, config.levels)
+    assert int(codes.max()) < config.codebook_size
+    assert codec.decode(codes).shape == (1, 48000)
+
+
+def test_kmeans_and_rvq_fit_real_structure():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(8, 4)) * 10
+    x = torch.from_numpy(np.repeat(centres, 50, axis=0) + rng.normal(size=(400, 4)) * 0.1).float()
+    found, labels = kmeans(x, 8)
+    assert len(torch.unique(labels)) == 8
+    assert torch.cdist(found, torch.from_numpy(centres).float()).min(dim=1).values.max() < 0.5
+    rvq = ResidualVQ(4, levels=3, codebook_size=8)
+    rvq.fit(x)
+    quantized, codes, _ = rvq.eval()(x)
+    assert codes.shape == (400, 3)
+    assert torch.mean((rvq.decode(codes) - x) ** 2) < torch.mean(x**2) * 1e-3
+
+
+def test_a_batch_can_be_overfitted(records):
+    torch.manual_seed(0)
+    model = {**TINY["model"], "quantizer_dropout": False}
+    task = CodecTask(model, {**TINY["train"], "disc_start": 10_000}, torch.device("cpu"), 1)
+    fixed = ClipBank(records, 24000).batch(0, 2, 6000, seed=0)
+    untrained = Codec(task.config).eval()
+    losses = [task.train_step(fixed, step)["reconstruction"] for step in range(150)]
+    assert np.mean(losses[-5:]) < 0.25 * losses[0], losses[::15]
+    with torch.no_grad():
+        recon = task.codec.eval()(fixed.audio)[0].numpy()
+        before = untrained(fixed.audio)[0].numpy()
+    audio = fixed.audio.numpy()
+    trained_sdr = np.mean([si_sdr(a, b) for a, b in zip(audio, recon, strict=True)])
+    untrained_sdr = np.mean([si_sdr(a, b) for a, b in zip(audio, before, strict=True)])
+    assert trained_sdr > untrained_sdr + 3, (trained_sdr, untrained_sdr)
+
+
+def test_encoding_is_deterministic_in_eval_mode(records):
+    task = _task({"disc_start": 10_000})
+    bank = ClipBank(records, 24000)
+    for step in range(4):
+        task.train_step(bank.batch(step, 8, 12000, 0), step)
+    codec = task.codec.eval()
+    wave = torch.from_numpy(bank.waves[1][:24000].copy())[None]
+    first, again = codec.encode(wave), codec.encode(wave)
+    assert torch.equal(first, again)
+    assert torch.equal(codec.decode(first), codec.decode(again))
+
+
+def test_training_resumes_to_the_same_weights_and_reloads(records, tmp_path):
+    straight = train("codec", records, "tiny", tmp_path / "straight", steps=12, progress=False)
+    assert straight["steps"] == 12
+    train("codec", records, "tiny", tmp_path / "resumed", steps=6, progress=False)
+    resumed = train("codec", records, "tiny", tmp_path / "resumed", steps=12, progress=False)
+    assert resumed["resumed_from"] == 6
+    a = load_codec(tmp_path / "straight" / "model.pt")
+    b = load_codec(tmp_path / "resumed" / "model.pt")
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        if isinstance(x, torch.Tensor):
+            assert torch.equal(x, y), name
+    assert (tmp_path / "resumed" / "losses.png").stat().st_size > 5000
+    info = json.loads((tmp_path / "resumed" / "training.json").read_text())
+    assert info["last"]["step"] == 11
+    history = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)["history"]
+    first = np.mean([h["reconstruction"] for h in history[:3]])
+    assert np.mean([h["reconstruction"] for h in history[-3:]]) < 0.8 * first, "losses fall"
+
+
+def _ddp_worker(rank: int, world: int, port: int, state: dict, records: str, out: str):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    task = CodecTask(TINY["model"], {**TINY["train"], "disc_start": 0}, torch.device("cpu"), world)
+    task.load_state_dict(state)
+    batch = ClipBank(records, 24000).batch(7, 8, 12000, 0, rank, world)
+    task.train_step(batch, 7)
+    if rank == 0:
+        torch.save(_step_of(task), out)
+    torch.distributed.destroy_process_group()
+
+
+def _step_of(task: CodecTask) -> dict:
+    """The gradients a step applied (averaged over ranks under DDP) and the codebooks."""
+    codec = _unwrap(task.codec)
+    return {
+        "grads": {n: p.grad.clone() for n, p in codec.named_parameters()},
+        "codebooks": [layer.codebook.clone() for layer in codec.quantizer.layers],
+    }
+
+
+def test_two_ddp_processes_take_the_same_step_as_one(records, tmp_path):
+    """Two gloo ranks with half a batch each compute the gradient and the EMA codebooks
+    that one process computes on the whole batch. (The weights after Adam are not compared
+    bit for bit: float32 rounding differs between batch sizes, and Adam magnifies it on
+    parameters whose gradients are near zero.)"""
+    torch.set_num_threads(1)
+    warm = _task({"disc_start": 0})
+    bank = ClipBank(records, 24000)
+    for step in range(4):  # past k-means initialisation
+        warm.train_step(bank.batch(step, 8, 12000, 0), step)
+    state = copy.deepcopy(warm.state_dict())
+    single = _task({"disc_start": 0})
+    single.load_state_dict(copy.deepcopy(state))  # optimizers keep references to what they load
+    single.train_step(bank.batch(7, 8, 12000, 0), 7)
+    one = _step_of(single)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "ddp.pt"
+    mp.spawn(_ddp_worker, args=(2, port, state, str(records), str(out)), nprocs=2, join=True)
+    two = torch.load(out)
+    for name, grad in one["grads"].items():
+        error = (two["grads"][name] - grad).norm() / (grad.norm() + 1e-12)
+        assert error < 1e-2, (name, float(error))
+    for a, b in zip(two["codebooks"], one["codebooks"], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
