@@ -534,7 +534,40 @@ def listen_analyze(
 
 @main.group()
 def train() -> None:
-    """Train models: the small joint text-audio model for MCC."""
+    """Train models: the cascade's codec, and the small joint text-audio model for MCC."""
+
+
+def _cascade_command(kind: str, summary: str):
+    @click.option(
+        "--records",
+        required=True,
+        type=click.Path(exists=True, file_okay=False),
+        help="prepared records (mck prepare); the train split is used",
+    )
+    @click.option("--preset", default="tiny", show_default=True, help="tiny, small or paper")
+    @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+    @click.option("--steps", type=click.IntRange(min=1), help="override the preset's steps")
+    def command(records: str, preset: str, out: Path, steps: int | None) -> None:
+        from models.training import train as run_training
+
+        try:
+            result = run_training(kind, records, preset, out, steps)
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
+        if result:
+            click.echo(
+                f"{kind}: {result['steps']} steps on {result['clips']} clips "
+                f"({result['seconds']:.0f} s, {result['device']}, {result['world_size']} "
+                f"process(es)); model {out / 'model.pt'}, curves {out / 'losses.png'}"
+            )
+
+    command.__doc__ = (
+        f"{summary} Resumes from OUT/checkpoint.pt; under torchrun it trains with DDP."
+    )
+    return train.command(kind)(command)
+
+
+_cascade_command("codec", "Train the SoundStream-style codec (24 kHz, 50 Hz tokens).")
 
 
 @train.command("projection")

@@ -159,3 +159,21 @@ def test_two_ddp_processes_take_the_same_step_as_one(records, tmp_path):
         assert error < 1e-2, (name, float(error))
     for a, b in zip(two["codebooks"], one["codebooks"], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_mck_train_codec(records, tmp_path):
+    from click.testing import CliRunner
+
+    from musiccaps_kit.cli import main
+
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(
+        main, ["train", "codec", "--records", str(records), "--out", str(out), "--steps", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "codec: 3 steps on 12 clips" in result.output
+    assert load_codec(out / "model.pt").config.levels == TINY["model"]["levels"]
+    bad = CliRunner().invoke(
+        main, ["train", "codec", "--records", str(records), "--out", str(out), "--preset", "huge"]
+    )
+    assert bad.exit_code != 0 and "no preset 'huge'" in bad.output
