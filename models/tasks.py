@@ -25,6 +25,7 @@ from models.codec import (
 from models.training import Batch, ClipBank, autocast
 
 CODEC_FORMAT = "musiccaps-kit/codec/1"
+MULAN_FORMAT = "musiccaps-kit/mulan/1"
 
 
 def config_from(cls, values: dict[str, Any]):
@@ -136,7 +137,89 @@ def load_codec(path: str | Path, device: str = "cpu") -> Codec:
     return codec.to(device).eval()
 
 
-TASKS = {"codec": CodecTask}
+class MulanTask:
+    """Symmetric InfoNCE between audio crops and their captions' text embeddings."""
+
+    rate = 16000
+
+    def __init__(self, model: dict, train: dict, device: torch.device, world: int):
+        from models.mulan import MuLan, MulanConfig
+
+        self.config = config_from(MulanConfig, model)
+        self.train_config, self.device, self.world = train, device, world
+        mulan = MuLan(self.config).to(device)
+        self.mulan = DDP(mulan, broadcast_buffers=False) if world > 1 else mulan
+        self.optimizer = torch.optim.AdamW(
+            (p for p in mulan.parameters() if p.requires_grad), lr=train["learning_rate"]
+        )
+        self.sentences: dict[str, torch.Tensor] = {}
+        self.bank: ClipBank | None = None
+
+    def prepare(self, bank: ClipBank) -> None:
+        from musiccaps_kit.joint import text_encoder
+
+        captions = sorted(set(bank.captions))
+        vectors = text_encoder.encode(captions)
+        self.sentences = {c: torch.from_numpy(v) for c, v in zip(captions, vectors, strict=True)}
+        self.bank = bank
+
+    def train_step(self, batch: Batch, step: int) -> dict[str, float]:
+        from models.mulan import contrastive_loss
+
+        self.mulan.train()
+        sentences = torch.stack([self.sentences[c] for c in batch.captions]).to(self.device)
+        with autocast(self.device):
+            audio, text, scale = self.mulan(batch.audio.to(self.device), sentences)
+        audio, text = audio.float(), text.float()
+        if self.world > 1:
+            from torch.distributed.nn.functional import all_gather
+
+            audio, text = torch.cat(all_gather(audio)), torch.cat(all_gather(text))
+        loss = contrastive_loss(audio, text, scale)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return {"contrastive": loss.item(), "temperature": 1 / scale.item()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"mulan": _unwrap(self.mulan).state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        _unwrap(self.mulan).load_state_dict(state["mulan"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+    def export(self, path: Path) -> None:
+        """Fit the conditioning RVQ on every window embedding of the training clips, freeze
+        it, and save the model."""
+        from models.training import save_checkpoint
+
+        mulan = _unwrap(self.mulan).eval()
+        embeddings = torch.cat([mulan.window_embeddings(w) for w in self.bank.waves])
+        mulan.quantizer.fit(embeddings)
+        save_checkpoint(
+            path,
+            {
+                "format": MULAN_FORMAT,
+                "config": asdict(self.config),
+                "state_dict": mulan.state_dict(),
+                "rvq_fitted_on": int(len(embeddings)),
+            },
+        )
+
+
+def load_mulan(path: str | Path, device: str = "cpu"):
+    """The MuLan of a ``model.pt`` written by training (with its fitted RVQ), in eval mode."""
+    from models.mulan import MuLan, MulanConfig
+
+    blob = torch.load(path, map_location=device, weights_only=False)
+    if blob.get("format") != MULAN_FORMAT:
+        raise ValueError(f"{path} is not a {MULAN_FORMAT} file")
+    mulan = MuLan(config_from(MulanConfig, blob["config"]))
+    mulan.load_state_dict(blob["state_dict"])
+    return mulan.to(device).eval()
+
+
+TASKS = {"codec": CodecTask, "mulan": MulanTask}
 
 
 def make_task(kind: str, model: dict, train: dict, device: torch.device, world: int):

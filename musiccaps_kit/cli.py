@@ -241,7 +241,7 @@ def prepare(
     default="fad_musicnn,kld_musicnn",
     show_default=True,
     help="comma-separated: fad_vggish, fad_trill, fad_musicnn, fad_leaf, kld_musicnn, "
-    "kld_leaf, mcc_projection, mcc_clap",
+    "kld_leaf, mcc_mulan, mcc_projection, mcc_clap",
 )
 @click.option(
     "--out",
@@ -283,7 +283,8 @@ def prepare(
 @click.option(
     "--mcc-checkpoint",
     type=click.Path(exists=True, dir_okay=False),
-    help="the joint model for mcc_*: a LAION-CLAP .pt or a `mck train projection` file",
+    help="the joint model for mcc_*: `mck train mulan` model.pt, a LAION-CLAP .pt, or a "
+    "`mck train projection` file",
 )
 @click.option("--clap-amodel", default="HTSAT-tiny", show_default=True, help="CLAP audio tower")
 @click.option(
@@ -343,6 +344,7 @@ def bench(
         options["leaf"] = {"checkpoint": leaf_checkpoint}
     if mcc_checkpoint:
         options["projection"] = {"checkpoint": mcc_checkpoint}
+        options["mulan"] = {"checkpoint": mcc_checkpoint}
         options["clap"] = {"checkpoint": mcc_checkpoint, "amodel": clap_amodel}
     settings = BenchSettings(
         metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
@@ -568,6 +570,7 @@ def _cascade_command(kind: str, summary: str):
 
 
 _cascade_command("codec", "Train the SoundStream-style codec (24 kHz, 50 Hz tokens).")
+_cascade_command("mulan", "Train MuLan (audio ResNet + MiniLM text tower, 12-token RVQ).")
 
 
 @train.command("projection")

@@ -35,7 +35,8 @@ class JointModel(ABC):
 
 
 JOINT_MODELS: Registry[JointModel] = Registry(
-    "joint model", ("musiccaps_kit.joint.clap", "musiccaps_kit.joint.projection")
+    "joint model",
+    ("musiccaps_kit.joint.clap", "musiccaps_kit.joint.mulan", "musiccaps_kit.joint.projection"),
 )
 register_joint = JOINT_MODELS.register
 known_joint_models = JOINT_MODELS.names
