@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.features import LogMel
 from models.rvq import ResidualVQ
 from musiccaps_kit.audio import windows
-from musiccaps_kit.mel import mel_filterbank
 
 
 @dataclass(frozen=True)
@@ -59,22 +59,13 @@ class Block(nn.Module):
 class AudioTower(nn.Module):
     def __init__(self, c: MulanConfig):
         super().__init__()
-        self.c = c
-        bank = torch.from_numpy(mel_filterbank(c.sample_rate, c.n_fft, c.n_mels))
-        self.register_buffer("bank", bank, persistent=False)
-        self.register_buffer("window", torch.hann_window(c.n_fft), persistent=False)
+        self.log_mel = LogMel(c.sample_rate, c.n_fft, c.hop, c.n_mels)
         layers, width = [], 1
         for channels in c.channels:
             layers.append(Block(width, channels))
             width = channels
         self.body = nn.Sequential(*layers)
         self.out = nn.Linear(width, c.dim)
-
-    def log_mel(self, wave: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(
-            wave.float(), self.c.n_fft, self.c.hop, window=self.window, return_complex=True
-        )
-        return torch.log(self.bank @ spec.abs() ** 2 + 1e-6)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         x = self.body(self.log_mel(wave)[:, None])

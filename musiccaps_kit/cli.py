@@ -571,6 +571,7 @@ def _cascade_command(kind: str, summary: str):
 
 _cascade_command("codec", "Train the SoundStream-style codec (24 kHz, 50 Hz tokens).")
 _cascade_command("mulan", "Train MuLan (audio ResNet + MiniLM text tower, 12-token RVQ).")
+_cascade_command("semantic", "Train the HuBERT-style semantic tokenizer (25 Hz tokens).")
 
 
 @train.command("projection")

@@ -1,0 +1,70 @@
+"""The semantic tokenizer's tiny preset on CPU, trained on real clips from prepared records."""
+
+import numpy as np
+import pytest
+import torch
+
+from models.semantic import span_mask
+from models.tasks import load_semantic
+from models.training import ClipBank, load_preset, train
+from tests.conftest import prepare_demo
+
+TINY = load_preset("semantic", "tiny")
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory, demo_catalog):
+    out = tmp_path_factory.mktemp("semantic") / "records"
+    prepare_demo(demo_catalog, out, shards=1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(records, tmp_path_factory):
+    out = tmp_path_factory.mktemp("semantic-model")
+    train("semantic", records, "tiny", out, progress=False)
+    return out
+
+
+def test_both_target_iterations_learn(trained):
+    history = torch.load(trained / "checkpoint.pt", weights_only=False)["history"]
+    switch = TINY["train"]["iteration_steps"]
+    first, second = history[:switch], history[switch:]
+    assert {h["iteration"] for h in first} == {1} and {h["iteration"] for h in second} == {2}
+    for part in (first, second):
+        start = np.mean([h["masked_prediction"] for h in part[:5]])
+        assert np.mean([h["masked_prediction"] for h in part[-5:]]) < 0.8 * start
+    assert np.mean([h["accuracy"] for h in second[-5:]]) > 5 / TINY["model"]["targets_second"]
+
+
+def test_tokens_are_25_per_second_with_saved_centroids(trained, records):
+    tokenizer = load_semantic(trained / "model.pt")
+    assert tokenizer.config.frame_rate == 25.0
+    assert tokenizer.centroids.shape == (TINY["model"]["clusters"], TINY["model"]["dim"])
+    wave = ClipBank(records, 16000).waves[0]
+    tokens = tokenizer.tokens(wave)
+    assert tokens.shape == (250,) and int(tokens.max()) < TINY["model"]["clusters"]
+    assert len(torch.unique(tokens)) > 5, "a trained tokenizer uses many clusters"
+    again = load_semantic(trained / "model.pt")
+    assert torch.equal(again.tokens(wave), tokens), "deterministic, and reloads identically"
+    other = ClipBank(records, 16000).waves[5]
+    assert not torch.equal(tokenizer.tokens(other), tokens)
+
+
+def test_masks_cover_spans_and_every_example():
+    generator = torch.Generator().manual_seed(0)
+    mask = span_mask(16, 100, 0.08, 5, generator)
+    assert mask.any(dim=1).all()
+    assert 0.2 < mask.float().mean() < 0.5, "about 1 - (1 - 0.08)^5 of frames"
+
+
+def test_training_resumes_to_the_same_model(records, tmp_path):
+    config = dict(steps=8)
+    train("semantic", records, "tiny", tmp_path / "a", progress=False, **config)
+    train("semantic", records, "tiny", tmp_path / "b", steps=4, progress=False)
+    train("semantic", records, "tiny", tmp_path / "b", progress=False, **config)
+    a = torch.load(tmp_path / "a" / "model.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "model.pt", weights_only=False)
+    for name, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][name]), name
+    assert torch.equal(a["centroids"], b["centroids"])
