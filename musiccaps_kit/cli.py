@@ -29,6 +29,17 @@ def _literal(value: str) -> int | float | str:
     return value
 
 
+def _key_values(items: tuple[str, ...], param: str) -> dict[str, int | float | str]:
+    """KEY=VALUE settings (numbers where the value is one)."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint=param)
+        options[key] = _literal(value)
+    return options
+
+
 def _load_catalog(dataset: str, subset: str):
     from musiccaps_kit import catalog
 
@@ -120,7 +131,19 @@ def catalog_stats(dataset: str, subset: str, plot: Path) -> None:
     show_default=True,
     help="seconds of silence a short clip may be padded with before it fails",
 )
-@click.option("--tokenizer", default="identity", show_default=True, help="tokenize step")
+@click.option(
+    "--tokenizer",
+    default="identity",
+    show_default=True,
+    help="tokenize step: identity (no tokens) or cascade (needs --tokenizer-option)",
+)
+@click.option(
+    "--tokenizer-option",
+    "tokenizer_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="cascade: codec=, semantic=, mulan= model.pt paths (mck train ...)",
+)
 @click.option(
     "--url-template",
     default=None,
@@ -166,6 +189,7 @@ def prepare(
     rates: str,
     max_pad: float,
     tokenizer: str,
+    tokenizer_options: tuple[str, ...],
     url_template: str | None,
     retries: int,
     sleep: float,
@@ -180,6 +204,7 @@ def prepare(
     from musiccaps_kit.audio import SegmentRecipe
     from musiccaps_kit.preparation import PrepareConfig, read_failures, summary_rows
     from musiccaps_kit.resources import DEMO_AUDIO_DIR
+    from musiccaps_kit.tokenizers import make_tokenizer
     from pipelines.prepare import run
 
     cat = _load_catalog(dataset, subset)
@@ -212,9 +237,14 @@ def prepare(
         source_options=options,
         segment=SegmentRecipe(rates=rate_list, max_pad_s=max_pad),
         tokenizer=tokenizer,
+        tokenizer_options=_key_values(tokenizer_options, "--tokenizer-option"),
         shards=shards,
         retry_failed=only_failed,
     )
+    try:
+        make_tokenizer(config.tokenizer, **config.tokenizer_options)
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        raise click.ClickException(f"tokenizer: {e}") from None
     click.echo(f"preparing {len(cat)} clips of {cat.name} ({subset}) from {source} into {out}")
     info = run(cat, config, beam_args=ctx.args, progress=not quiet)
     _print_table(summary_rows(info), f"prepared {info['name']}:")
@@ -406,12 +436,7 @@ def stats(
     """
     from pipelines.embed_stats import run
 
-    options = {}
-    for item in embedder_options:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--option")
-        options[key] = _literal(value)
+    options = _key_values(embedder_options, "--option")
     try:
         result = run(
             clips, embedder, out, cache_dir or out / "embeddings", options, batch_size, ctx.args

@@ -44,6 +44,6 @@ class IdentityTokenizer:
         return {"tokenizer": self.name, "token_names": list(self.token_names)}
 
 
-TOKENIZERS: Registry[Tokenizer] = Registry("tokenizer")
+TOKENIZERS: Registry[Tokenizer] = Registry("tokenizer", ("models.cascade_tokenizer",))
 TOKENIZERS.register("identity")(IdentityTokenizer)
 make_tokenizer = TOKENIZERS.make

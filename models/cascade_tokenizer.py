@@ -1,0 +1,78 @@
+"""The ``cascade`` tokenizer of ``mck prepare``: acoustic (A), semantic (S) and MuLan (M_A)
+tokens from trained checkpoints, in the schema's ``tokens/{name}`` fields.
+
+    mck prepare ... --tokenizer cascade --tokenizer-option codec=runs/codec/model.pt \\
+        --tokenizer-option semantic=runs/semantic/model.pt \\
+        --tokenizer-option mulan=runs/mulan/model.pt
+
+* ``acoustic``: ``[frames, levels]`` codec tokens of the 24 kHz audio (50 Hz; the first
+  ``coarse_levels`` are the coarse stage's, the rest the fine stage's);
+* ``semantic``: ``[frames]`` tokens of the 16 kHz audio (25 Hz);
+* ``mulan``: ``[12]`` conditioning tokens of the clip's MuLan audio embedding (M_A).
+
+Any subset of the three checkpoints may be given. The recipe records each checkpoint's
+sha256, so a record set knows which models made its tokens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from musiccaps_kit.embedders.base import checksum_files
+from musiccaps_kit.tokenizers import TOKENIZERS
+
+KINDS = ("codec", "semantic", "mulan")
+TOKEN_NAMES = {"codec": "acoustic", "semantic": "semantic", "mulan": "mulan"}
+
+
+@TOKENIZERS.register("cascade")
+class CascadeTokenizer:
+    name = "cascade"
+
+    def __init__(self, codec: str | None = None, semantic: str | None = None, mulan=None):
+        given = {"codec": codec, "semantic": semantic, "mulan": mulan}
+        self.paths = {k: Path(v) for k, v in given.items() if v}
+        if not self.paths:
+            raise ValueError(
+                "the cascade tokenizer needs at least one of codec=, semantic=, mulan="
+            )
+        for kind, path in self.paths.items():
+            if not path.is_file():
+                raise FileNotFoundError(f"{kind} checkpoint {path} not found")
+        self.token_names = tuple(TOKEN_NAMES[k] for k in KINDS if k in self.paths)
+        self.checksums = {k: checksum_files([p]) for k, p in self.paths.items()}
+        self.models: dict[str, Any] = {}
+
+    def setup(self) -> None:
+        from models.tasks import load_codec, load_mulan, load_semantic
+
+        loaders = {"codec": load_codec, "semantic": load_semantic, "mulan": load_mulan}
+        self.models = {kind: loaders[kind](path) for kind, path in self.paths.items()}
+
+    def __call__(self, audio: dict[int, np.ndarray]) -> dict[str, np.ndarray]:
+        import torch
+
+        out = {}
+        if "codec" in self.models:
+            wave = torch.from_numpy(np.ascontiguousarray(audio[24000]))[None]
+            out["acoustic"] = self.models["codec"].encode(wave)[0].numpy()
+        if "semantic" in self.models:
+            out["semantic"] = self.models["semantic"].tokens(audio[16000]).numpy()
+        if "mulan" in self.models:
+            mulan = self.models["mulan"]
+            out["mulan"] = mulan.tokens(mulan.clip_embedding(audio[16000])[None])[0].numpy()
+        return {k: v.astype(np.int64) for k, v in out.items()}
+
+    def recipe(self) -> dict[str, Any]:
+        return {
+            "tokenizer": self.name,
+            "token_names": list(self.token_names),
+            "checkpoints": {
+                TOKEN_NAMES[k]: {"path": str(p), "sha256": self.checksums[k]}
+                for k, p in self.paths.items()
+            },
+            "rates": {"acoustic": 24000, "semantic": 16000, "mulan": 16000},
+        }

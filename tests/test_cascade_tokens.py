@@ -1,0 +1,79 @@
+"""`mck prepare --tokenizer cascade`: A, S and M_A tokens from trained tiny models, written
+into the records by the real pipeline, read back and checked against the models."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from models.tasks import load_codec, load_mulan, load_semantic
+from models.training import train
+from musiccaps_kit import schema
+from musiccaps_kit.cli import main
+from musiccaps_kit.readers import iter_records, tf_dataset
+from tests.conftest import prepare_demo
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory, demo_catalog):
+    root = tmp_path_factory.mktemp("cascade")
+    prepare_demo(demo_catalog, root / "records", shards=1)
+    paths = {}
+    for kind, steps in (("codec", 3), ("semantic", 4), ("mulan", 3)):
+        train(kind, root / "records", "tiny", root / kind, steps=steps, progress=False)
+        paths[kind] = root / kind / "model.pt"
+    return root, paths
+
+
+def test_prepare_writes_the_three_token_streams(checkpoints):
+    root, paths = checkpoints
+    out = root / "tokenized"
+    args = ["prepare", "--dataset", "demo", "--out", str(out), "--tokenizer", "cascade"]
+    for kind, path in paths.items():
+        args += ["--tokenizer-option", f"{kind}={path}"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    info = json.loads((out / "dataset_info.json").read_text())
+    recipe = info["recipe"]["tokenizer"]
+    assert recipe["token_names"] == ["acoustic", "semantic", "mulan"]
+    assert len(recipe["checkpoints"]["acoustic"]["sha256"]) == 64
+    codec, semantic, mulan = (
+        load_codec(paths["codec"]),
+        load_semantic(paths["semantic"]),
+        load_mulan(paths["mulan"]),
+    )
+    record = next(iter_records(out, "train"))
+    levels = codec.config.levels
+    assert record.tokens["acoustic"].shape == (500, levels), "50 Hz x 10 s"
+    assert record.tokens["semantic"].shape == (250,), "25 Hz x 10 s"
+    assert record.tokens["mulan"].shape == (12,)
+    wave24 = torch.from_numpy(record.audio[24000].copy())[None]
+    np.testing.assert_array_equal(record.tokens["acoustic"], codec.encode(wave24)[0].numpy())
+    np.testing.assert_array_equal(
+        record.tokens["semantic"], semantic.tokens(record.audio[16000]).numpy()
+    )
+    m_a = mulan.tokens(mulan.clip_embedding(record.audio[16000])[None])[0].numpy()
+    np.testing.assert_array_equal(record.tokens["mulan"], m_a)
+    first = next(iter(tf_dataset(out, "train")))
+    assert first[schema.token_key("acoustic")].shape == (500, levels)
+
+
+def test_a_missing_checkpoint_is_refused_before_any_work(checkpoints, tmp_path):
+    result = CliRunner().invoke(
+        main,
+        [
+            "prepare",
+            "--dataset",
+            "demo",
+            "--out",
+            str(tmp_path / "x"),
+            "--tokenizer",
+            "cascade",
+            "--tokenizer-option",
+            f"codec={tmp_path / 'missing.pt'}",
+        ],
+    )
+    assert result.exit_code != 0 and "not found" in result.output
+    assert not (tmp_path / "x" / "dataset_info.json").exists()
