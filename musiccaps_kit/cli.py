@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from musiccaps_kit.atomic import write_text
 from musiccaps_kit.catalog import SUBSETS, CatalogError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -647,6 +648,36 @@ def train_projection(
         f"trained on {t['pairs']} pairs: InfoNCE {t['loss_first']:.3f} -> {t['loss_last']:.3f}"
     )
     click.echo(f"joint model: {out}")
+
+
+@main.command("eval")
+@click.argument("kind", type=click.Choice(["codec", "semantic", "mulan"]))
+@click.option(
+    "--model", required=True, type=click.Path(exists=True, dir_okay=False), help="model.pt"
+)
+@click.option(
+    "--records",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="prepared records; their eval split is held out from training",
+)
+@click.option("--clips", type=click.IntRange(min=2), default=16, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="JSON report")
+def evaluate(kind: str, model: str, records: str, clips: int, out: Path | None) -> None:
+    """Evaluate a trained model on held-out clips: codec vs Opus (mel distance, SI-SDR per
+    bitrate), semantic tokens (perplexity, stability), MuLan (recall@k, MCC)."""
+    import json
+
+    from models.evaluation import EVALUATIONS
+
+    try:
+        report = EVALUATIONS[kind](model, records, clips)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    text = json.dumps(report, indent=2)
+    if out:
+        write_text(out, text)
+    click.echo(text)
 
 
 @main.command()

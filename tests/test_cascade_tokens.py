@@ -77,3 +77,38 @@ def test_a_missing_checkpoint_is_refused_before_any_work(checkpoints, tmp_path):
     )
     assert result.exit_code != 0 and "not found" in result.output
     assert not (tmp_path / "x" / "dataset_info.json").exists()
+
+
+def test_mck_eval_reports_each_model_on_held_out_clips(checkpoints, tmp_path):
+    root, paths = checkpoints
+    records = str(root / "records")
+    reports = {}
+    for kind in ("codec", "semantic", "mulan"):
+        out = tmp_path / f"{kind}.json"
+        result = CliRunner().invoke(
+            main,
+            [
+                "eval",
+                kind,
+                "--model",
+                str(paths[kind]),
+                "--records",
+                records,
+                "--clips",
+                "3",
+                "--out",
+                str(out),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        reports[kind] = json.loads(out.read_text())
+    codec = reports["codec"]["bitrates"]
+    assert [r["levels"] for r in codec] == list(range(1, len(codec) + 1))
+    assert codec[-1]["bitrate_bps"] == 50 * len(codec) * 6
+    assert all(np.isfinite(r["mel_distance"]) and np.isfinite(r["opus_si_sdr_db"]) for r in codec)
+    assert codec[0]["opus_si_sdr_db"] > 0, "Opus at 6 kbps keeps the waveform"
+    semantic = reports["semantic"]
+    assert 1 <= semantic["perplexity"] <= semantic["clusters"]
+    assert 0 <= semantic["unchanged_under_noise_40dB_snr"] <= 1
+    recall = reports["mulan"]["recall_at"]
+    assert recall["1"] <= recall["5"] <= recall["10"] == 1.0
