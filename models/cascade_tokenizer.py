@@ -7,7 +7,8 @@ tokens from trained checkpoints, in the schema's ``tokens/{name}`` fields.
 
 * ``acoustic``: ``[frames, levels]`` codec tokens of the 24 kHz audio (50 Hz; the first
   ``coarse_levels`` are the coarse stage's, the rest the fine stage's);
-* ``semantic``: ``[frames]`` tokens of the 16 kHz audio (25 Hz);
+* ``semantic``: ``[frames]`` tokens of the 16 kHz audio (25 Hz; a pretrained model's
+  rate and frame rate when ``mck train semantic-pretrained`` made the checkpoint);
 * ``mulan``: ``[12]`` conditioning tokens of the clip's MuLan audio embedding (M_A).
 
 Any subset of the three checkpoints may be given. The recipe records each checkpoint's
@@ -60,7 +61,8 @@ class CascadeTokenizer:
             wave = torch.from_numpy(np.ascontiguousarray(audio[24000]))[None]
             out["acoustic"] = self.models["codec"].encode(wave)[0].numpy()
         if "semantic" in self.models:
-            out["semantic"] = self.models["semantic"].tokens(audio[16000]).numpy()
+            semantic = self.models["semantic"]
+            out["semantic"] = semantic.tokens(audio[semantic.rate]).numpy()
         if "mulan" in self.models:
             mulan = self.models["mulan"]
             out["mulan"] = mulan.tokens(mulan.clip_embedding(audio[16000])[None])[0].numpy()

@@ -107,6 +107,10 @@ class SemanticTokenizer:
     def config(self) -> SemanticConfig:
         return self.model.c
 
+    @property
+    def rate(self) -> int:
+        return self.model.c.sample_rate
+
     @torch.no_grad()
     def features(self, wave: np.ndarray | torch.Tensor) -> torch.Tensor:
         x = torch.as_tensor(np.asarray(wave, dtype=np.float32))

@@ -362,10 +362,13 @@ class SemanticTask:
 
 
 def load_semantic(path: str | Path, device: str = "cpu"):
-    """The ``SemanticTokenizer`` of a ``model.pt`` written by training."""
+    """The tokenizer of a ``model.pt`` from ``mck train semantic`` (or ``semantic-pretrained``)."""
+    from models import semantic_pretrained
     from models.semantic import SemanticConfig, SemanticModel, SemanticTokenizer
 
     blob = torch.load(path, map_location=device, weights_only=False)
+    if blob.get("format") == semantic_pretrained.FORMAT:
+        return semantic_pretrained.load(blob)
     if blob.get("format") != SEMANTIC_FORMAT:
         raise ValueError(f"{path} is not a {SEMANTIC_FORMAT} file")
     model = SemanticModel(config_from(SemanticConfig, blob["config"]))

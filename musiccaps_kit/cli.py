@@ -600,6 +600,34 @@ _cascade_command("mulan", "Train MuLan (audio ResNet + MiniLM text tower, 12-tok
 _cascade_command("semantic", "Train the HuBERT-style semantic tokenizer (25 Hz tokens).")
 
 
+@train.command("semantic-pretrained")
+@click.option(
+    "--model-dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="a local Hugging Face folder: HuBERT, MERT, wav2vec 2.0, ...",
+)
+@click.option("--layer", type=click.IntRange(min=0), required=True, help="hidden layer")
+@click.option("--records", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--clusters", type=click.IntRange(min=2), default=1024, show_default=True)
+@click.option("--clips", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def train_semantic_pretrained(
+    model_dir: str, layer: int, records: str, clusters: int, clips: int, out: Path
+) -> None:
+    """Semantic tokens from a pretrained model: k-means on one layer's features."""
+    from models.semantic_pretrained import fit
+
+    try:
+        result = fit(model_dir, layer, records, clusters, out, clips)
+    except (ValueError, OSError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(
+        f"k-means ({clusters}) on {result['frames']} frames of layer {layer} at "
+        f"{result['rate']} Hz: {out / 'model.pt'}"
+    )
+
+
 @train.command("projection")
 @click.option(
     "--clips",

@@ -68,3 +68,49 @@ def test_training_resumes_to_the_same_model(records, tmp_path):
     for name, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][name]), name
     assert torch.equal(a["centroids"], b["centroids"])
+
+
+def test_a_pretrained_hugging_face_model_can_replace_the_compact_one(records, tmp_path):
+    from click.testing import CliRunner
+    from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
+
+    from musiccaps_kit.cli import main
+
+    folder = tmp_path / "hubert"
+    torch.manual_seed(0)
+    config = HubertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+    )
+    HubertModel(config).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(sampling_rate=16000).save_pretrained(folder)
+    out = tmp_path / "semantic-hubert"
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "semantic-pretrained",
+            "--model-dir",
+            str(folder),
+            "--layer",
+            "1",
+            "--records",
+            str(records),
+            "--clusters",
+            "16",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    tokenizer = load_semantic(out / "model.pt")
+    wave = ClipBank(records, 16000).waves[0]
+    tokens = tokenizer.tokens(wave)
+    assert tokens.shape == (499,), "HuBERT's 20 ms frames over 10 s"
+    assert int(tokens.max()) < 16 and len(torch.unique(tokens)) > 1
+    assert torch.equal(load_semantic(out / "model.pt").tokens(wave), tokens)
