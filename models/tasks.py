@@ -130,8 +130,12 @@ class CodecTask:
 
 
 def load_codec(path: str | Path, device: str = "cpu") -> Codec:
-    """The codec of a ``model.pt`` written by training, in eval mode."""
+    """The codec of a ``model.pt`` from ``mck train codec`` (or ``codec-pretrained``)."""
+    from models import codec_pretrained
+
     blob = torch.load(path, map_location=device, weights_only=False)
+    if blob.get("format") == codec_pretrained.FORMAT:
+        return codec_pretrained.load(blob)
     if blob.get("format") != CODEC_FORMAT:
         raise ValueError(f"{path} is not a {CODEC_FORMAT} file")
     codec = Codec(config_from(CodecConfig, blob["config"]))

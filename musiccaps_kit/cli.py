@@ -596,6 +596,31 @@ def _cascade_command(kind: str, summary: str):
 
 
 _cascade_command("codec", "Train the SoundStream-style codec (24 kHz, 50 Hz tokens).")
+
+
+@train.command("codec-pretrained")
+@click.option(
+    "--model-dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="a local Hugging Face EnCodec folder (e.g. encodec_24khz)",
+)
+@click.option("--bandwidth", type=float, default=6.0, show_default=True, help="kbps")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def train_codec_pretrained(model_dir: str, bandwidth: float, out: Path) -> None:
+    """Use a pretrained EnCodec as the codec (nothing is trained)."""
+    from models.codec_pretrained import register
+
+    try:
+        info = register(model_dir, bandwidth, out)
+    except (ValueError, OSError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(
+        f"EnCodec at {bandwidth:g} kbps: {info['levels']} levels at {info['frame_rate']:g} Hz: "
+        f"{out / 'model.pt'}"
+    )
+
+
 _cascade_command("mulan", "Train MuLan (audio ResNet + MiniLM text tower, 12-token RVQ).")
 _cascade_command("semantic", "Train the HuBERT-style semantic tokenizer (25 Hz tokens).")
 

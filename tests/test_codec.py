@@ -177,3 +177,40 @@ def test_mck_train_codec(records, tmp_path):
         main, ["train", "codec", "--records", str(records), "--out", str(out), "--preset", "huge"]
     )
     assert bad.exit_code != 0 and "no preset 'huge'" in bad.output
+
+
+def test_a_pretrained_encodec_can_replace_the_trained_codec(records, tmp_path):
+    from click.testing import CliRunner
+    from transformers import EncodecConfig, EncodecModel
+
+    from musiccaps_kit.cli import main
+
+    torch.manual_seed(0)
+    folder = tmp_path / "encodec"
+    config = EncodecConfig(
+        num_filters=4, hidden_size=16, codebook_size=32, target_bandwidths=[0.75, 1.5]
+    )
+    EncodecModel(config).save_pretrained(folder)
+    out = tmp_path / "registered"
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "codec-pretrained",
+            "--model-dir",
+            str(folder),
+            "--bandwidth",
+            "1.5",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    codec = load_codec(out / "model.pt")
+    assert codec.config.frame_rate == 75.0 and codec.config.levels == 4
+    wave = torch.from_numpy(ClipBank(records, 24000).waves[0][:24000].copy())[None]
+    codes = codec.encode(wave)
+    assert codes.shape == (1, 75, 4) and int(codes.max()) < 32
+    assert torch.equal(codes, load_codec(out / "model.pt").encode(wave))
+    assert codec.decode(codes).shape[-1] == 24000
+    assert codec.decode(codes[..., :2]).shape[-1] == 24000, "any prefix of the levels decodes"
