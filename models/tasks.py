@@ -214,10 +214,14 @@ class MulanTask:
 
 
 def load_mulan(path: str | Path, device: str = "cpu"):
-    """The MuLan of a ``model.pt`` written by training (with its fitted RVQ), in eval mode."""
+    """The MuLan of a ``model.pt`` written by training (with its fitted RVQ), in eval mode;
+    or a joint model with its quantiser (``mck train mulan-pretrained``)."""
+    from models import mulan_pretrained
     from models.mulan import MuLan, MulanConfig
 
     blob = torch.load(path, map_location=device, weights_only=False)
+    if blob.get("format") == mulan_pretrained.FORMAT:
+        return mulan_pretrained.load(blob)
     if blob.get("format") != MULAN_FORMAT:
         raise ValueError(f"{path} is not a {MULAN_FORMAT} file")
     mulan = MuLan(config_from(MulanConfig, blob["config"]))

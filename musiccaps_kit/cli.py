@@ -622,6 +622,31 @@ def train_codec_pretrained(model_dir: str, bandwidth: float, out: Path) -> None:
 
 
 _cascade_command("mulan", "Train MuLan (audio ResNet + MiniLM text tower, 12-token RVQ).")
+
+
+@train.command("mulan-pretrained")
+@click.option("--joint", required=True, help="a joint model: clap, projection, ...")
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--records", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--levels", type=click.IntRange(min=1), default=12, show_default=True)
+@click.option("--codebook", type=click.IntRange(min=2), default=1024, show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def train_mulan_pretrained(
+    joint: str, checkpoint: str, records: str, levels: int, codebook: int, out: Path
+) -> None:
+    """Conditioning tokens from a pretrained joint model: an RVQ fitted on its embeddings."""
+    from models.mulan_pretrained import fit
+
+    try:
+        info = fit(joint, {"checkpoint": checkpoint}, records, levels, codebook, out)
+    except (ValueError, OSError, ImportError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(
+        f"RVQ {levels} x {codebook} on {info['clips']} {info['dims']}-d embeddings: "
+        f"{out / 'model.pt'}"
+    )
+
+
 _cascade_command("semantic", "Train the HuBERT-style semantic tokenizer (25 Hz tokens).")
 
 

@@ -86,3 +86,47 @@ def test_mcc_with_mulan_through_bench(trained, tmp_path):
     assert all(-1 <= v <= 1 for v in result["mcc_mulan"].per_clip.values())
     model = make_joint_model("mulan", checkpoint=str(path))
     assert model.recipe()["audio"]["weights_sha256"] == model.audio.weights_checksum()
+
+
+def test_a_pretrained_joint_model_can_give_the_conditioning_tokens(records, tmp_path):
+    from click.testing import CliRunner
+
+    from musiccaps_kit.bench_inputs import ClipSet
+    from musiccaps_kit.cli import main
+    from musiccaps_kit.joint.projection import fit_projection
+
+    clips = ClipSet(records)
+    captions = {
+        r: c
+        for r, c in zip(
+            ClipBank(records, 16000).ids, ClipBank(records, 16000).captions, strict=True
+        )
+    }
+    joint = tmp_path / "projection.npz"
+    fit_projection(clips, captions, joint, tmp_path / "cache", steps=30)
+    out = tmp_path / "mulan-projection"
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "mulan-pretrained",
+            "--joint",
+            "projection",
+            "--checkpoint",
+            str(joint),
+            "--records",
+            str(records),
+            "--levels",
+            "12",
+            "--codebook",
+            "4",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    tokens = load_mulan(out / "model.pt")
+    wave = ClipBank(records, 16000).waves[0]
+    m_a = tokens.tokens(tokens.clip_embedding(wave)[None])
+    assert m_a.shape == (1, 12) and int(m_a.max()) < 4
+    assert torch.equal(load_mulan(out / "model.pt").tokens(tokens.clip_embedding(wave)[None]), m_a)
