@@ -65,6 +65,11 @@ def test_embeddings_windows_and_twelve_tokens(trained, records):
     assert tokens.shape == (1, 12) and int(tokens.max()) < TINY["model"]["rvq_codebook"]
     again = load_mulan(path)
     assert torch.equal(again.tokens(again.clip_embedding(wave)[None]), tokens)
+    from musiccaps_kit.joint import text_encoder
+
+    sentence = torch.from_numpy(text_encoder.encode(["a calm orchestral piece"]))
+    m_t = mulan.tokens(mulan.text_embedding(sentence))
+    assert m_t.shape == (1, 12), "M_T: the same quantiser on a text embedding"
     config = config_from(type(mulan.config), TINY["model"])
     assert MuLan(config).quantizer.levels == 12
 

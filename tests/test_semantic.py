@@ -114,3 +114,16 @@ def test_a_pretrained_hugging_face_model_can_replace_the_compact_one(records, tm
     assert tokens.shape == (499,), "HuBERT's 20 ms frames over 10 s"
     assert int(tokens.max()) < 16 and len(torch.unique(tokens)) > 1
     assert torch.equal(load_semantic(out / "model.pt").tokens(wave), tokens)
+
+
+def test_a_batch_can_be_overfitted(records):
+    from models.tasks import SemanticTask
+
+    torch.manual_seed(0)
+    task = SemanticTask(TINY["model"], TINY["train"], torch.device("cpu"), 1)
+    bank = ClipBank(records, 16000)
+    task.prepare(bank)
+    fixed = bank.batch(0, 4, 32000, 0)
+    # the mask changes with the step; the model still learns this batch's targets
+    losses = [task.train_step(fixed, step)["masked_prediction"] for step in range(50)]
+    assert np.mean(losses[-5:]) < 0.5 * losses[0], losses[::10]
