@@ -68,8 +68,28 @@ class CascadeTokenizer:
             out["mulan"] = mulan.tokens(mulan.clip_embedding(audio[16000])[None])[0].numpy()
         return {k: v.astype(np.int64) for k, v in out.items()}
 
+    def vocabulary(self) -> dict[str, dict[str, int]]:
+        """Codebook sizes and levels of each stream (the stages' vocabulary)."""
+        if not self.models:
+            self.setup()
+        out = {}
+        if "codec" in self.models:
+            c = self.models["codec"].config
+            out["acoustic"] = {
+                "levels": c.levels,
+                "codebook": c.codebook_size,
+                "coarse_levels": c.coarse_levels,
+            }
+        if "semantic" in self.models:
+            out["semantic"] = {"levels": 1, "codebook": len(self.models["semantic"].centroids)}
+        if "mulan" in self.models:
+            q = self.models["mulan"].quantizer
+            out["mulan"] = {"levels": q.levels, "codebook": q.codebook_size}
+        return out
+
     def recipe(self) -> dict[str, Any]:
         return {
+            "vocabulary": self.vocabulary(),
             "tokenizer": self.name,
             "token_names": list(self.token_names),
             "checkpoints": {

@@ -384,7 +384,13 @@ def load_semantic(path: str | Path, device: str = "cpu"):
     return SemanticTokenizer(model.to(device), blob["centroids"].to(device))
 
 
-TASKS = {"codec": CodecTask, "mulan": MulanTask, "semantic": SemanticTask}
+def _stages_task(*args):
+    from models.stages import StagesTask
+
+    return StagesTask(*args)
+
+
+TASKS = {"codec": CodecTask, "mulan": MulanTask, "semantic": SemanticTask, "stages": _stages_task}
 
 
 def make_task(kind: str, model: dict, train: dict, device: torch.device, world: int):

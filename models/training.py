@@ -161,7 +161,8 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(train_config["seed"])
     task = make_task(kind, config["model"], train_config, device, world)
-    bank = ClipBank(records, task.rate)
+    make_bank = getattr(task, "make_bank", lambda path: ClipBank(path, task.rate))
+    bank = make_bank(records)
     task.prepare(bank)
     start, history = 0, []
     checkpoint = out / CHECKPOINT
@@ -170,13 +171,15 @@ def train(
         task.load_state_dict(blob["task"])
         start, history = blob["step"], blob["history"]
     total = train_config["steps"]
-    crop = round(train_config["crop_s"] * task.rate)
+    crop = round(train_config.get("crop_s", 0) * task.rate)
     bar = tqdm(range(start, total), desc=f"train {kind}", disable=not progress or rank != 0)
     began = time.time()
     for step in bar:
-        batch = bank.batch(
-            step, train_config["batch_size"], crop, train_config["seed"], rank, world
-        )
+        size = train_config["batch_size"]
+        if hasattr(task, "draw"):  # tasks that read tokens draw their own batches
+            batch = task.draw(step, size, rank, world)
+        else:
+            batch = bank.batch(step, size, crop, train_config["seed"], rank, world)
         losses = task.train_step(batch, step)
         history.append({"step": step, **losses})
         bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()})

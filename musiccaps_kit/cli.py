@@ -648,6 +648,11 @@ def train_mulan_pretrained(
 
 
 _cascade_command("semantic", "Train the HuBERT-style semantic tokenizer (25 Hz tokens).")
+_cascade_command(
+    "stages",
+    "Train the semantic, coarse and fine stages from records with cascade tokens "
+    "(presets tiny, small, paper; *-ablation: coarse conditioned on MuLan only).",
+)
 
 
 @train.command("semantic-pretrained")
@@ -726,6 +731,89 @@ def train_projection(
         f"trained on {t['pairs']} pairs: InfoNCE {t['loss_first']:.3f} -> {t['loss_last']:.3f}"
     )
     click.echo(f"joint model: {out}")
+
+
+@main.command()
+@click.option(
+    "--stages", required=True, type=click.Path(exists=True, dir_okay=False), help="model.pt"
+)
+@click.option("--caption", help="one caption")
+@click.option("--seconds", type=click.FloatRange(min=0.1), default=10.0, show_default=True)
+@click.option(
+    "--story",
+    multiple=True,
+    metavar="CAPTION=SECONDS",
+    help="story mode: captions in turn, each for its seconds (repeat)",
+)
+@click.option("--captions", help="a catalog (musiccaps, demo or CSV): one file per id")
+@click.option("--subset", default="all", show_default=True, help=SUBSET_HELP)
+@click.option("--limit", type=click.IntRange(min=1), help="at most this many ids")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="FILE.wav or DIR")
+@click.option("--mulan", type=click.Path(exists=True, dir_okay=False), help="override")
+@click.option("--codec", type=click.Path(exists=True, dir_okay=False), help="override")
+@click.option("--temperatures", default="1.0,0.95,0.4", show_default=True)
+@click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-cache", is_flag=True, help="disable the KV cache (slower, same tokens)")
+def generate(
+    stages: str,
+    caption: str | None,
+    seconds: float,
+    story: tuple[str, ...],
+    captions: str | None,
+    subset: str,
+    limit: int | None,
+    out: Path,
+    mulan: str | None,
+    codec: str | None,
+    temperatures: str,
+    top_k: int,
+    seed: int,
+    no_cache: bool,
+) -> None:
+    """Text to music through the cascade: one caption, a story, or every caption of a
+    catalog (a folder `mck bench` takes as a system)."""
+    import soundfile as sf
+
+    from models.generate import Cascade, Sampling
+
+    if sum(bool(x) for x in (caption, story, captions)) != 1:
+        raise click.UsageError("give exactly one of --caption, --story or --captions")
+    try:
+        t = [float(x) for x in temperatures.split(",")]
+        if len(t) != 3:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter("three numbers: semantic,coarse,fine", "--temperatures") from None
+    sampling = Sampling(*t, top_k=top_k, seed=seed, use_cache=not no_cache)
+    try:
+        cascade = Cascade(stages, mulan, codec)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
+    rate = cascade.codec.config.sample_rate
+    if captions:
+        clips = list(_load_catalog(captions, subset))[:limit]
+        out.mkdir(parents=True, exist_ok=True)
+        from tqdm import tqdm
+
+        for clip in tqdm(clips, desc="generate", unit="clip"):
+            audio, _ = cascade.generate([(clip.caption, seconds)], sampling, progress=False)
+            sf.write(out / f"{clip.ytid}.wav", audio, rate)
+        click.echo(f"{len(clips)} clips in {out} (a system folder for mck bench)")
+        return
+    parts = [(caption, seconds)] if caption else []
+    for item in story:
+        text, sep, length = item.rpartition("=")
+        try:
+            parts.append((text, float(length)))
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: expected CAPTION=SECONDS", "--story") from None
+        if not sep or not text:
+            raise click.BadParameter(f"{item!r}: expected CAPTION=SECONDS", "--story")
+    audio, _ = cascade.generate(parts, sampling)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(out, audio, rate)
+    click.echo(f"{len(audio) / rate:.1f} s of audio: {out}")
 
 
 @main.command("eval")

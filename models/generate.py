@@ -1,0 +1,199 @@
+"""Text to music through the cascade: caption -> MuLan text tokens M_T -> semantic ->
+coarse -> fine -> codec decoder.
+
+Each stage generates in windows of its training crop: the first window from the
+conditioning alone, each later one continuing from the last half of the one before (the
+paper's 15 s stride with a 15 s prefix for 30 s crops), so any length can be generated.
+Story mode is a list of (caption, seconds): every window takes the conditioning of the
+caption active where its new tokens start, and the audio stays continuous because each
+window continues the tokens before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from models.stage import generate as sample
+from models.stages import load_stages
+from musiccaps_kit.embedders.base import checksum_files
+
+SEMANTIC_RATE, ACOUSTIC_RATE = 25, 50
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Temperatures per stage (paper: 1.0, 0.95, 0.4), top-k (0: off), seed, KV cache."""
+
+    semantic_temperature: float = 1.0
+    coarse_temperature: float = 0.95
+    fine_temperature: float = 0.4
+    top_k: int = 0
+    seed: int = 0
+    use_cache: bool = True
+
+
+def continue_stream(
+    model,
+    total: int,
+    window: int,
+    prefix: Callable[[int, int, np.ndarray], np.ndarray],
+    per_frame: int,
+    ranges: list[tuple[int, int]],
+    temperature: float,
+    sampling: Sampling,
+    generator: torch.Generator,
+    bar: tqdm | None = None,
+) -> np.ndarray:
+    """``[total, per_frame]`` token ids, generated window by window.
+
+    ``prefix(start, length, known)`` builds the prompt of the window ``[start, start +
+    length)`` given the ids already generated in it (``known``, ``[frames, per_frame]``).
+    """
+    out = np.zeros((0, per_frame), dtype=np.int64)
+    start, context = 0, max(window // 2, 1)
+    while len(out) < total:
+        length = min(window, total - start)
+        known = out[start:]
+        prompt = torch.from_numpy(prefix(start, length, known)).long()[None]
+        new = length - len(known)
+        ids = sample(
+            model,
+            prompt,
+            new * per_frame,
+            ranges,
+            temperature,
+            sampling.top_k,
+            generator,
+            sampling.use_cache,
+        )
+        out = np.concatenate([out, ids[0].numpy().reshape(new, per_frame)])
+        if bar is not None:
+            bar.update(new)
+        start = max(len(out) - context, 0)
+    return out
+
+
+class Cascade:
+    """Trained stages plus the MuLan and codec whose tokens they were trained on."""
+
+    def __init__(self, stages: str | Path, mulan: str | Path | None = None, codec=None):
+        from models.tasks import load_codec, load_mulan
+
+        bundle = load_stages(stages)
+        self.models, self.vocab, self.crops = (
+            bundle["models"],
+            bundle["vocabulary"],
+            bundle["crops"],
+        )
+        made_by = bundle["tokenizer"]["checkpoints"]
+        paths = {"mulan": mulan or made_by["mulan"]["path"], "acoustic": codec}
+        paths["acoustic"] = codec or made_by["acoustic"]["path"]
+        for name, path in paths.items():
+            if checksum_files([Path(path)]) != made_by[name]["sha256"]:
+                raise ValueError(
+                    f"{path} is not the {name} model the stages' training tokens came from"
+                )
+        self.mulan = load_mulan(paths["mulan"])
+        self.codec = load_codec(paths["acoustic"])
+
+    def conditioning(self, caption: str) -> np.ndarray:
+        """M_T: the MuLan text embedding's 12 tokens, as vocabulary ids."""
+        from musiccaps_kit.joint import text_encoder
+
+        sentence = torch.from_numpy(text_encoder.encode([caption]))
+        with torch.no_grad():
+            tokens = self.mulan.tokens(self.mulan.text_embedding(sentence))[0].numpy()
+        return self.vocab.mulan(tokens)
+
+    def generate(
+        self,
+        story: list[tuple[str, float]],
+        sampling: Sampling = Sampling(),
+        progress: bool = True,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Audio at the codec's rate for ``story`` (one or more (caption, seconds)), and
+        the token streams (semantic ids, acoustic codes)."""
+        if not story or any(seconds <= 0 for _, seconds in story):
+            raise ValueError("give at least one (caption, seconds) with seconds > 0")
+        generator = torch.Generator().manual_seed(sampling.seed)
+        conditions = [self.conditioning(caption) for caption, _ in story]
+        ends = np.cumsum([seconds for _, seconds in story])
+
+        def m_at(frame: int, rate: int) -> np.ndarray:
+            return conditions[
+                min(int(np.searchsorted(ends, frame / rate, side="right")), len(story) - 1)
+            ]
+
+        v, crops = self.vocab, self.crops
+        frames_s = round(ends[-1] * SEMANTIC_RATE)
+        frames_a = 2 * frames_s
+        semantic = np.zeros((frames_s, 1), dtype=np.int64)
+        if crops.semantic_stage:
+            with tqdm(total=frames_s, desc="semantic", disable=not progress, leave=False) as bar:
+                semantic = continue_stream(
+                    self.models["semantic"],
+                    frames_s,
+                    crops.semantic,
+                    lambda start, length, known: np.concatenate(
+                        [m_at(start + len(known), SEMANTIC_RATE), known.reshape(-1)]
+                    ),
+                    1,
+                    v.ranges("semantic"),
+                    sampling.semantic_temperature,
+                    sampling,
+                    generator,
+                    bar,
+                )
+
+        def coarse_prefix(start: int, length: int, known: np.ndarray) -> np.ndarray:
+            parts = [m_at(start + len(known), ACOUSTIC_RATE)]
+            if crops.semantic_stage:
+                parts.append(semantic[start // 2 : (start + length + 1) // 2, 0])
+            return np.concatenate([*parts, known.reshape(-1)])
+
+        with tqdm(total=frames_a, desc="coarse", disable=not progress, leave=False) as bar:
+            coarse = continue_stream(
+                self.models["coarse"],
+                frames_a,
+                crops.coarse,
+                coarse_prefix,
+                len(v.coarse),
+                v.ranges("coarse"),
+                sampling.coarse_temperature,
+                sampling,
+                generator,
+                bar,
+            )
+
+        def fine_prefix(start: int, length: int, known: np.ndarray) -> np.ndarray:
+            cond = coarse[start : start + length].reshape(-1)
+            return np.concatenate(
+                [m_at(start + len(known), ACOUSTIC_RATE), cond, known.reshape(-1)]
+            )
+
+        with tqdm(total=frames_a, desc="fine", disable=not progress, leave=False) as bar:
+            fine = continue_stream(
+                self.models["fine"],
+                frames_a,
+                crops.fine,
+                fine_prefix,
+                len(v.fine),
+                v.ranges("fine"),
+                sampling.fine_temperature,
+                sampling,
+                generator,
+                bar,
+            )
+        codes = np.concatenate(
+            [v.acoustic_codes(coarse, v.coarse), v.acoustic_codes(fine, v.fine)], axis=1
+        )
+        with torch.no_grad():
+            audio = self.codec.decode(torch.from_numpy(codes)[None])[0].numpy()
+        tokens = {"semantic": semantic[:, 0] - v.semantic_offset, "acoustic": codes}
+        return audio, tokens

@@ -1,0 +1,154 @@
+"""The decoder-only Transformer used three times by the cascade (semantic, coarse, fine).
+
+* T5-style relative position bias: log-spaced buckets of (key - query) distance, one
+  learnt bias per bucket and head, shared by all layers; causal.
+* Prefix conditioning: a sequence is ``conditioning tokens + target tokens`` in one
+  vocabulary (each stream and quantiser level has its own range of ids); the loss is taken
+  on the target tokens only, and sampling draws from the target stream's range only.
+* A KV cache: generation feeds one token at a time and reuses the keys and values of the
+  tokens before it; with or without the cache, the same seed gives the same tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    vocab: int
+    dim: int = 1024
+    layers: int = 24
+    heads: int = 16
+    ff: int = 4096
+    dropout: float = 0.1
+    buckets: int = 32
+    max_distance: int = 128
+
+
+def relative_buckets(relative: torch.Tensor, buckets: int, max_distance: int) -> torch.Tensor:
+    """T5's causal bucketing of ``key - query`` (<= 0): exact for small distances,
+    logarithmic up to ``max_distance``, the last bucket beyond."""
+    n = (-relative).clamp(min=0)
+    exact = buckets // 2
+    large = (
+        exact
+        + (
+            torch.log(n.float().clamp(min=1) / exact)
+            / math.log(max_distance / exact)
+            * (buckets - exact)
+        ).long()
+    )
+    return torch.where(n < exact, n, large.clamp(max=buckets - 1))
+
+
+class Layer(nn.Module):
+    def __init__(self, c: StageConfig):
+        super().__init__()
+        self.heads = c.heads
+        self.norm1, self.norm2 = nn.LayerNorm(c.dim), nn.LayerNorm(c.dim)
+        self.qkv = nn.Linear(c.dim, 3 * c.dim, bias=False)
+        self.out = nn.Linear(c.dim, c.dim, bias=False)
+        self.ff = nn.Sequential(nn.Linear(c.dim, c.ff), nn.GELU(), nn.Linear(c.ff, c.dim))
+        self.drop = nn.Dropout(c.dropout)
+
+    def forward(self, x, bias, cache: tuple | None):
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(b, t, 3, self.heads, d // self.heads).unbind(2)
+        q, k, v = (y.transpose(1, 2) for y in (q, k, v))  # [b, heads, t, head_dim]
+        if cache is not None:
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+        attention = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias, dropout_p=self.drop.p if self.training else 0.0
+        )
+        x = x + self.drop(self.out(attention.transpose(1, 2).reshape(b, t, d)))
+        return x + self.drop(self.ff(self.norm2(x))), (k, v)
+
+
+class StageTransformer(nn.Module):
+    def __init__(self, config: StageConfig):
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.vocab, config.dim)
+        self.bias = nn.Embedding(config.buckets, config.heads)
+        self.layers = nn.ModuleList(Layer(config) for _ in range(config.layers))
+        self.norm = nn.LayerNorm(config.dim)
+        self.head = nn.Linear(config.dim, config.vocab, bias=False)
+
+    def _bias(self, start: int, queries: int, keys: int, device) -> torch.Tensor:
+        """Additive attention bias ``[1, heads, queries, keys]``: relative bias plus the
+        causal mask, for queries at positions ``start ..`` against keys ``0 ..``."""
+        q = torch.arange(start, start + queries, device=device)[:, None]
+        k = torch.arange(keys, device=device)[None]
+        c = self.config
+        bias = self.bias(relative_buckets(k - q, c.buckets, c.max_distance))  # [q, k, heads]
+        bias = bias.permute(2, 0, 1)[None]
+        return bias.masked_fill(k > q, float("-inf"))
+
+    def forward(
+        self, tokens: torch.Tensor, cache: list | None = None, start: int = 0
+    ) -> tuple[torch.Tensor, list]:
+        """Logits ``[batch, t, vocab]`` for ``tokens`` at positions ``start..`` and the
+        updated cache (pass ``cache=[]`` to start one)."""
+        x = self.embed(tokens)
+        past = 0 if not cache else cache[0][0].shape[2]
+        bias = self._bias(start, tokens.shape[1], past + tokens.shape[1], tokens.device)
+        new_cache = []
+        for i, layer in enumerate(self.layers):
+            x, kv = layer(x, bias.to(x.dtype), cache[i] if cache else None)
+            new_cache.append(kv)
+        return self.head(self.norm(x)), new_cache
+
+
+def target_loss(
+    model: StageTransformer, sequence: torch.Tensor, prefix: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Next-token cross-entropy on the target part (after ``prefix`` tokens), and accuracy."""
+    logits, _ = model(sequence[:, :-1])
+    logits, wanted = logits[:, prefix - 1 :], sequence[:, prefix:]
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), wanted.reshape(-1))
+    return loss, (logits.argmax(-1) == wanted).float().mean()
+
+
+@torch.no_grad()
+def generate(
+    model: StageTransformer,
+    prefix: torch.Tensor,
+    steps: int,
+    allowed: list[tuple[int, int]],
+    temperature: float = 1.0,
+    top_k: int = 0,
+    generator: torch.Generator | None = None,
+    use_cache: bool = True,
+) -> torch.Tensor:
+    """Sample ``steps`` tokens after ``prefix`` ``[batch, p]``; token ``i`` is drawn from
+    the id range ``allowed[i % len(allowed)]`` (the stream/level it must belong to).
+    Temperature 0 is greedy decoding."""
+    model.eval()
+    sequence, cache = prefix, []
+    logits, cache = model(prefix, [] if use_cache else None)
+    for i in range(steps):
+        low, high = allowed[i % len(allowed)]
+        last = logits[:, -1, low:high].float()
+        if temperature <= 0:
+            choice = last.argmax(-1, keepdim=True)
+        else:
+            last = last / temperature
+            if 0 < top_k < last.shape[-1]:
+                floor = last.topk(top_k, dim=-1).values[:, -1:]
+                last = last.masked_fill(last < floor, float("-inf"))
+            choice = torch.multinomial(last.softmax(-1), 1, generator=generator)
+        token = choice + low
+        sequence = torch.cat([sequence, token], dim=1)
+        if i + 1 == steps:
+            break
+        if use_cache:
+            logits, cache = model(token, cache, start=sequence.shape[1] - 1)
+        else:
+            logits, _ = model(sequence)
+    return sequence[:, prefix.shape[1] :]
