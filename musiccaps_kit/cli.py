@@ -252,18 +252,16 @@ def prepare(
     click.echo(f"records and dataset_info.json in {out}")
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option(
     "--reference",
-    required=True,
     type=click.Path(exists=True, file_okay=False),
-    help="folder of reference clips named {id}.{ext}, or prepared records",
+    help="folder of reference clips named {id}.{ext}, or prepared records  [required]",
 )
 @click.option(
     "--system",
     "systems",
     multiple=True,
-    required=True,
     metavar="NAME=PATH",
     help="a system's folder of generated clips (or records); repeat for more",
 )
@@ -277,8 +275,7 @@ def prepare(
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="where leaderboard.json/.md, report.html and per_clip.csv go",
+    help="where leaderboard.json/.md, report.html and per_clip.csv go  [required]",
 )
 @click.option(
     "--cache-dir",
@@ -333,11 +330,13 @@ def prepare(
     help="bootstrap rounds for the intervals",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.pass_context
 def bench(
-    reference: str,
+    ctx: click.Context,
+    reference: str | None,
     systems: tuple[str, ...],
     metrics: str,
-    out: Path,
+    out: Path | None,
     cache_dir: Path | None,
     kl_convention: str,
     vggish: str | None,
@@ -353,8 +352,14 @@ def bench(
     seed: int,
 ) -> None:
     """Score systems against a reference (FAD, KLD, MCC with intervals) beside the paper's
-    Table 1."""
+    Table 1; `mck bench memorization` analyses a trained semantic stage."""
     from dataclasses import asdict
+
+    if ctx.invoked_subcommand is not None:
+        return
+    for value, name in ((reference, "--reference"), (systems, "--system"), (out, "--out")):
+        if not value:
+            raise click.UsageError(f"missing option {name}")
 
     from musiccaps_kit import leaderboard
     from musiccaps_kit.audio import AudioError
@@ -731,6 +736,48 @@ def train_projection(
         f"trained on {t['pairs']} pairs: InfoNCE {t['loss_first']:.3f} -> {t['loss_last']:.3f}"
     )
     click.echo(f"joint model: {out}")
+
+
+@bench.command("memorization")
+@click.option(
+    "--stages", required=True, type=click.Path(exists=True, dir_okay=False), help="model.pt"
+)
+@click.option(
+    "--records",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="the tokenized records the stages trained on (train split) with their eval split",
+)
+@click.option("--clips", type=click.IntRange(min=2), default=200, show_default=True)
+@click.option("--continuation", type=click.IntRange(min=1), default=125, show_default=True)
+@click.option("--prompt-seconds", default="0,1,2,3,4,5", show_default=True)
+@click.option("--false-positive-rate", type=float, default=1e-4, show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def bench_memorization(
+    stages: str,
+    records: str,
+    clips: int,
+    continuation: int,
+    prompt_seconds: str,
+    false_positive_rate: float,
+    out: Path,
+) -> None:
+    """Exact and approximate (Sinkhorn) matches of the semantic stage's continuations on
+    training clips and, as the control, held-out clips; Fig. 3 as a PNG."""
+    from models.memorization import MemorizationSettings
+    from models.memorization_report import run
+
+    settings = MemorizationSettings(
+        prompt_seconds=tuple(float(x) for x in prompt_seconds.split(",")),
+        continuation=continuation,
+        false_positive_rate=false_positive_rate,
+    )
+    try:
+        report = run(stages, records, settings, out, clips)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(report["markdown"])
+    click.echo(f"report: {out / 'memorization.json'}, {out / 'fig3_memorization.png'}")
 
 
 @main.command()
