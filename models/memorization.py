@@ -36,7 +36,11 @@ def entropy_bits(tokens: np.ndarray) -> float:
 
 
 def sinkhorn_distance(
-    a_tokens: np.ndarray, b_tokens: np.ndarray, centroids: np.ndarray, reg: float = 0.05
+    a_tokens: np.ndarray,
+    b_tokens: np.ndarray,
+    centroids: np.ndarray,
+    reg: float = 0.05,
+    max_iterations: int = 10000,
 ) -> float:
     """Entropic OT cost between two token sequences' histograms under centroid distances.
 
@@ -57,9 +61,16 @@ def sinkhorn_distance(
         return 0.0
     p, q = counts_a / counts_a.sum(), counts_b / counts_b.sum()
     plan, log = ot.sinkhorn(
-        p, q, cost / scale, reg, method="sinkhorn_log", numItermax=10000, stopThr=1e-9, log=True
+        p,
+        q,
+        cost / scale,
+        reg,
+        method="sinkhorn_log",
+        numItermax=max_iterations,
+        stopThr=1e-9,
+        log=True,
     )
-    if log["err"] and log["err"][-1] > 1e-6:
+    if log["err"] and log["err"][-1] > 1e-4:  # marginal violation (histograms sum to 1)
         raise SinkhornError(f"Sinkhorn did not converge (error {log['err'][-1]:.2g})")
     value = float((plan * cost).sum())
     exact = float(ot.emd2(p, q, cost))

@@ -111,3 +111,33 @@ def serve(tmp_path):
     yield start
     for server in servers:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_cascade(tmp_path_factory, demo_catalog):
+    """The demo set prepared, the three tiny representation models trained a few steps,
+    the demo set tokenized with them, and tiny stages trained on those tokens."""
+    from models.training import train
+    from musiccaps_kit.preparation import PrepareConfig
+    from musiccaps_kit.resources import DEMO_AUDIO_DIR
+    from pipelines.prepare import run
+
+    root = tmp_path_factory.mktemp("cascade")
+    prepare_demo(demo_catalog, root / "records", shards=1)
+    paths = {}
+    for kind, steps in (("codec", 3), ("semantic", 4), ("mulan", 3)):
+        train(kind, root / "records", "tiny", root / kind, steps=steps, progress=False)
+        paths[kind] = root / kind / "model.pt"
+    config = PrepareConfig(
+        name="demo",
+        out_dir=str(root / "tokens"),
+        cache_dir=str(root / "records" / "cache"),
+        source_options={"audio_dir": str(DEMO_AUDIO_DIR)},
+        tokenizer="cascade",
+        tokenizer_options={k: str(v) for k, v in paths.items()},
+        shards=1,
+    )
+    run(demo_catalog, config, progress=False)
+    train("stages", root / "tokens", "tiny", root / "stages", steps=60, progress=False)
+    paths["stages"] = root / "stages" / "model.pt"
+    return root, paths

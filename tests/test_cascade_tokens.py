@@ -9,22 +9,15 @@ import torch
 from click.testing import CliRunner
 
 from models.tasks import load_codec, load_mulan, load_semantic
-from models.training import train
 from musiccaps_kit import schema
 from musiccaps_kit.cli import main
 from musiccaps_kit.readers import iter_records, tf_dataset
-from tests.conftest import prepare_demo
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory, demo_catalog):
-    root = tmp_path_factory.mktemp("cascade")
-    prepare_demo(demo_catalog, root / "records", shards=1)
-    paths = {}
-    for kind, steps in (("codec", 3), ("semantic", 4), ("mulan", 3)):
-        train(kind, root / "records", "tiny", root / kind, steps=steps, progress=False)
-        paths[kind] = root / kind / "model.pt"
-    return root, paths
+def checkpoints(tiny_cascade):
+    root, paths = tiny_cascade
+    return root, {k: v for k, v in paths.items() if k != "stages"}
 
 
 def test_prepare_writes_the_three_token_streams(checkpoints):
