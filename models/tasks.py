@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -28,6 +29,7 @@ from models.training import Batch, ClipBank, autocast
 CODEC_FORMAT = "musiccaps-kit/codec/1"
 MULAN_FORMAT = "musiccaps-kit/mulan/1"
 SEMANTIC_FORMAT = "musiccaps-kit/semantic/1"
+MELODY_FORMAT = "musiccaps-kit/melody/1"
 
 
 def config_from(cls, values: dict[str, Any]):
@@ -384,13 +386,117 @@ def load_semantic(path: str | Path, device: str = "cpu"):
     return SemanticTokenizer(model.to(device), blob["centroids"].to(device))
 
 
+class MelodyTask:
+    """Semi-hard triplets: rendered melodies in two instruments, and real crops with a
+    pitch-preserving copy; the RVQ is fitted on window embeddings at export."""
+
+    rate = 16000
+
+    def __init__(self, model: dict, train: dict, device: torch.device, world: int):
+        from models.melody import MelodyConfig, MelodyEmbedder
+
+        self.config = config_from(MelodyConfig, model)
+        self.train_config, self.device = train, device
+        embedder = MelodyEmbedder(self.config).to(device)
+        self.embedder = DDP(embedder, broadcast_buffers=False) if world > 1 else embedder
+        self.optimizer = torch.optim.AdamW(embedder.parameters(), lr=train["learning_rate"])
+        self.bank: ClipBank | None = None
+
+    def prepare(self, bank: ClipBank) -> None:
+        self.bank = bank
+
+    def synthetic(self, rng, melodies: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``melodies`` random melodies, each in two random instruments, with labels."""
+        from models.melody_data import random_instrument, random_melody, render
+
+        seconds = self.config.window_s
+        waves, labels = [], []
+        for label in range(melodies):
+            notes = random_melody(rng, seconds)
+            for _ in range(2):
+                waves.append(render(notes, random_instrument(rng), seconds, rng))
+                labels.append(label)
+        return torch.from_numpy(np.stack(waves)), torch.tensor(labels)
+
+    def train_step(self, batch: Batch, step: int) -> dict[str, float]:
+        from models.melody import semi_hard_triplet_loss
+        from models.melody_data import pitch_preserving
+
+        rng = np.random.default_rng([self.train_config["seed"], step, 1])
+        waves, labels = self.synthetic(rng, len(batch.audio))
+        real = batch.audio.numpy()
+        changed = np.stack([pitch_preserving(w, rng) for w in real])
+        waves = torch.cat([waves, torch.from_numpy(real), torch.from_numpy(changed)])
+        offset = int(labels.max()) + 1
+        real_labels = torch.arange(offset, offset + len(real))
+        labels = torch.cat([labels, real_labels, real_labels])
+        self.embedder.train()
+        with autocast(self.device):
+            embeddings = self.embedder(waves.to(self.device))
+        loss = semi_hard_triplet_loss(embeddings.float(), labels.to(self.device))
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return {"triplet": loss.item()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "embedder": _unwrap(self.embedder).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        _unwrap(self.embedder).load_state_dict(state["embedder"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+    def export(self, path: Path) -> None:
+        from models.training import save_checkpoint
+
+        embedder = _unwrap(self.embedder).eval()
+        rng = np.random.default_rng(self.train_config["seed"])
+        synthetic, _ = self.synthetic(rng, 64)
+        with torch.no_grad():
+            embeddings = torch.cat(
+                [embedder.window_embeddings(w) for w in self.bank.waves]
+                + [embedder(synthetic.to(self.device))]
+            )
+        embedder.quantizer.fit(embeddings)
+        save_checkpoint(
+            path,
+            {
+                "format": MELODY_FORMAT,
+                "config": asdict(self.config),
+                "state_dict": embedder.state_dict(),
+                "rvq_fitted_on": int(len(embeddings)),
+            },
+        )
+
+
+def load_melody(path: str | Path, device: str = "cpu"):
+    """The melody embedder (with its fitted RVQ) of a ``model.pt`` written by training."""
+    from models.melody import MelodyConfig, MelodyEmbedder
+
+    blob = torch.load(path, map_location=device, weights_only=False)
+    if blob.get("format") != MELODY_FORMAT:
+        raise ValueError(f"{path} is not a {MELODY_FORMAT} file")
+    embedder = MelodyEmbedder(config_from(MelodyConfig, blob["config"]))
+    embedder.load_state_dict(blob["state_dict"])
+    return embedder.to(device).eval()
+
+
 def _stages_task(*args):
     from models.stages import StagesTask
 
     return StagesTask(*args)
 
 
-TASKS = {"codec": CodecTask, "mulan": MulanTask, "semantic": SemanticTask, "stages": _stages_task}
+TASKS = {
+    "codec": CodecTask,
+    "mulan": MulanTask,
+    "semantic": SemanticTask,
+    "stages": _stages_task,
+    "melody": MelodyTask,
+}
 
 
 def make_task(kind: str, model: dict, train: dict, device: torch.device, world: int):
