@@ -9,7 +9,8 @@ tokens from trained checkpoints, in the schema's ``tokens/{name}`` fields.
   ``coarse_levels`` are the coarse stage's, the rest the fine stage's);
 * ``semantic``: ``[frames]`` tokens of the 16 kHz audio (25 Hz; a pretrained model's
   rate and frame rate when ``mck train semantic-pretrained`` made the checkpoint);
-* ``mulan``: ``[12]`` conditioning tokens of the clip's MuLan audio embedding (M_A).
+* ``mulan``: ``[12]`` conditioning tokens of the clip's MuLan audio embedding (M_A);
+* ``melody``: ``[windows, 24]`` melody tokens (4 s windows, 3 s hop: 3 per 10 s clip).
 
 Any subset of the three checkpoints may be given. The recipe records each checkpoint's
 sha256, so a record set knows which models made its tokens.
@@ -25,16 +26,22 @@ import numpy as np
 from musiccaps_kit.embedders.base import checksum_files
 from musiccaps_kit.tokenizers import TOKENIZERS
 
-KINDS = ("codec", "semantic", "mulan")
-TOKEN_NAMES = {"codec": "acoustic", "semantic": "semantic", "mulan": "mulan"}
+KINDS = ("codec", "semantic", "mulan", "melody")
+TOKEN_NAMES = {"codec": "acoustic", "semantic": "semantic", "mulan": "mulan", "melody": "melody"}
 
 
 @TOKENIZERS.register("cascade")
 class CascadeTokenizer:
     name = "cascade"
 
-    def __init__(self, codec: str | None = None, semantic: str | None = None, mulan=None):
-        given = {"codec": codec, "semantic": semantic, "mulan": mulan}
+    def __init__(
+        self,
+        codec: str | None = None,
+        semantic: str | None = None,
+        mulan: str | None = None,
+        melody: str | None = None,
+    ):
+        given = {"codec": codec, "semantic": semantic, "mulan": mulan, "melody": melody}
         self.paths = {k: Path(v) for k, v in given.items() if v}
         if not self.paths:
             raise ValueError(
@@ -48,9 +55,14 @@ class CascadeTokenizer:
         self.models: dict[str, Any] = {}
 
     def setup(self) -> None:
-        from models.tasks import load_codec, load_mulan, load_semantic
+        from models.tasks import load_codec, load_melody, load_mulan, load_semantic
 
-        loaders = {"codec": load_codec, "semantic": load_semantic, "mulan": load_mulan}
+        loaders = {
+            "codec": load_codec,
+            "semantic": load_semantic,
+            "mulan": load_mulan,
+            "melody": load_melody,
+        }
         self.models = {kind: loaders[kind](path) for kind, path in self.paths.items()}
 
     def __call__(self, audio: dict[int, np.ndarray]) -> dict[str, np.ndarray]:
@@ -66,6 +78,8 @@ class CascadeTokenizer:
         if "mulan" in self.models:
             mulan = self.models["mulan"]
             out["mulan"] = mulan.tokens(mulan.clip_embedding(audio[16000])[None])[0].numpy()
+        if "melody" in self.models:
+            out["melody"] = self.models["melody"].tokens(audio[16000]).numpy()
         return {k: v.astype(np.int64) for k, v in out.items()}
 
     def vocabulary(self) -> dict[str, dict[str, int]]:
@@ -85,6 +99,9 @@ class CascadeTokenizer:
         if "mulan" in self.models:
             q = self.models["mulan"].quantizer
             out["mulan"] = {"levels": q.levels, "codebook": q.codebook_size}
+        if "melody" in self.models:
+            q = self.models["melody"].quantizer
+            out["melody"] = {"levels": q.levels, "codebook": q.codebook_size}
         return out
 
     def recipe(self) -> dict[str, Any]:
@@ -96,5 +113,5 @@ class CascadeTokenizer:
                 TOKEN_NAMES[k]: {"path": str(p), "sha256": self.checksums[k]}
                 for k, p in self.paths.items()
             },
-            "rates": {"acoustic": 24000, "semantic": 16000, "mulan": 16000},
+            "rates": {"acoustic": 24000, "semantic": 16000, "mulan": 16000, "melody": 16000},
         }

@@ -6,7 +6,8 @@ conditioning alone, each later one continuing from the last half of the one befo
 paper's 15 s stride with a 15 s prefix for 30 s crops), so any length can be generated.
 Story mode is a list of (caption, seconds): every window takes the conditioning of the
 caption active where its new tokens start, and the audio stays continuous because each
-window continues the tokens before it.
+window continues the tokens before it. Stages trained with melody tokens take a melody
+(its tokens join M in every window's conditioning).
 """
 
 from __future__ import annotations
@@ -101,6 +102,25 @@ class Cascade:
                 )
         self.mulan = load_mulan(paths["mulan"])
         self.codec = load_codec(paths["acoustic"])
+        self.melody_windows = bundle["melody_windows"]
+        self.melody_model = None
+        if self.melody_windows:
+            from models.tasks import load_melody
+
+            self.melody_model = load_melody(made_by["melody"]["path"])
+
+    def melody_conditioning(self, wave: np.ndarray | None) -> np.ndarray:
+        """Melody token ids of a 16 kHz melody (hummed, whistled, played), as many windows as
+        the stages were trained with (the last repeated when the melody is shorter)."""
+        if self.melody_model is None:
+            if wave is not None:
+                raise ValueError("these stages were trained without melody tokens")
+            return np.zeros(0, dtype=np.int64)
+        if wave is None:
+            raise ValueError("these stages were trained with melody tokens: give a melody")
+        tokens = self.melody_model.tokens(wave).numpy()
+        picked = [tokens[min(i, len(tokens) - 1)] for i in range(self.melody_windows)]
+        return self.vocab.melody_ids(np.stack(picked))
 
     def conditioning(self, caption: str) -> np.ndarray:
         """M_T: the MuLan text embedding's 12 tokens, as vocabulary ids."""
@@ -116,13 +136,16 @@ class Cascade:
         story: list[tuple[str, float]],
         sampling: Sampling = Sampling(),
         progress: bool = True,
+        melody: np.ndarray | None = None,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Audio at the codec's rate for ``story`` (one or more (caption, seconds)), and
-        the token streams (semantic ids, acoustic codes)."""
+        the token streams (semantic ids, acoustic codes); ``melody`` (16 kHz) for stages
+        trained with melody tokens."""
         if not story or any(seconds <= 0 for _, seconds in story):
             raise ValueError("give at least one (caption, seconds) with seconds > 0")
         generator = torch.Generator().manual_seed(sampling.seed)
-        conditions = [self.conditioning(caption) for caption, _ in story]
+        tune = self.melody_conditioning(melody)
+        conditions = [np.concatenate([self.conditioning(c), tune]) for c, _ in story]
         ends = np.cumsum([seconds for _, seconds in story])
 
         def m_at(frame: int, rate: int) -> np.ndarray:

@@ -91,10 +91,11 @@ class MemorizationSettings:
 def _continuations(model, vocab, clips, t: int, length: int) -> tuple[list, list]:
     """Greedy continuations and the true ones, for clips long enough."""
     made, truth = [], []
-    for m, s in clips:
+    for m, s, *melody in clips:
         if t + length > len(s):
             continue
-        prompt = np.concatenate([vocab.mulan(m), vocab.semantic_ids(s[:t])])
+        conditioning = [vocab.mulan(m)] + [vocab.melody_ids(x) for x in melody if x is not None]
+        prompt = np.concatenate([*conditioning, vocab.semantic_ids(s[:t])])
         out = generate(
             model,
             torch.from_numpy(prompt).long()[None],
@@ -115,7 +116,8 @@ def analyse(
     settings: MemorizationSettings,
     tau: float | None = None,
 ) -> dict[str, Any]:
-    """Exact and approximate matches for ``clips`` ([(M_A tokens, semantic tokens)]);
+    """Exact and approximate matches for ``clips`` ([(M_A tokens, semantic tokens[, melody
+    tokens])]);
     ``tau`` is calibrated on these clips' negatives unless given (the control reuses the
     training clips' tau)."""
     rng = np.random.default_rng(settings.seed)

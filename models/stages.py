@@ -39,6 +39,8 @@ class Vocabulary:
     acoustic_levels: int
     acoustic_codebook: int
     coarse_levels: int = 4
+    melody_levels: int = 0
+    melody_codebook: int = 0
 
     @property
     def semantic_offset(self) -> int:
@@ -49,8 +51,19 @@ class Vocabulary:
         return self.semantic_offset + self.semantic
 
     @property
-    def size(self) -> int:
+    def melody_offset(self) -> int:
         return self.acoustic_offset + self.acoustic_levels * self.acoustic_codebook
+
+    @property
+    def size(self) -> int:
+        return self.melody_offset + self.melody_levels * self.melody_codebook
+
+    def melody_ids(self, tokens: np.ndarray) -> np.ndarray:
+        """Melody tokens ``[windows, levels]`` -> ids, window by window."""
+        tokens = np.asarray(tokens)
+        return (
+            self.melody_offset + np.arange(tokens.shape[1]) * self.melody_codebook + tokens
+        ).reshape(-1)
 
     def mulan(self, m: np.ndarray) -> np.ndarray:
         return np.arange(len(m)) * self.mulan_codebook + np.asarray(m)
@@ -98,10 +111,19 @@ class Crops:
 
 
 def sequences(
-    vocab: Vocabulary, crops: Crops, m: np.ndarray, s: np.ndarray, a: np.ndarray, t: int
+    vocab: Vocabulary,
+    crops: Crops,
+    m: np.ndarray,
+    s: np.ndarray,
+    a: np.ndarray,
+    t: int,
+    melody: np.ndarray | None = None,
 ) -> dict[str, tuple[np.ndarray, int]]:
-    """Each stage's (sequence, prefix length) for a crop starting at semantic frame ``t``."""
+    """Each stage's (sequence, prefix length) for a crop starting at semantic frame ``t``;
+    the conditioning is M (and the clip's melody tokens when the records have them)."""
     mulan = vocab.mulan(m)
+    if melody is not None:
+        mulan = np.concatenate([mulan, vocab.melody_ids(melody)])
     semantic = vocab.semantic_ids(s[t : t + crops.semantic])
     # the coarse crop starts at the same time; acoustic frames are twice as many
     c_s = vocab.semantic_ids(s[t : t + crops.coarse // 2]) if crops.semantic_stage else []
@@ -134,6 +156,11 @@ class TokenBank:
             (r.tokens["mulan"], r.tokens["semantic"], r.tokens["acoustic"], r.caption, r.id)
             for r in iter_records(records, split)
         ]
+        self.melody = (
+            [r.tokens["melody"] for r in iter_records(records, split)]
+            if "melody" in recipe["token_names"]
+            else None
+        )
         if not self.items:
             raise ValueError(f"{records}: no {split} records")
 
@@ -143,6 +170,7 @@ class TokenBank:
     def vocabulary(self) -> Vocabulary:
         """From the tokenizer's recorded codebook sizes."""
         v = self.recipe["vocabulary"]
+        melody = v.get("melody", {"levels": 0, "codebook": 0})
         return Vocabulary(
             v["mulan"]["levels"],
             v["mulan"]["codebook"],
@@ -150,6 +178,8 @@ class TokenBank:
             v["acoustic"]["levels"],
             v["acoustic"]["codebook"],
             v["acoustic"]["coarse_levels"],
+            melody["levels"],
+            melody["codebook"],
         )
 
 
@@ -202,7 +232,10 @@ class StagesTask:
             m, s, a, _, _ = self.bank.items[i]
             longest = max(self.crops.semantic, self.crops.coarse // 2, self.crops.fine // 2)
             t = int(rng.integers(0, max(len(s) - longest, 0) + 1))
-            for stage, (sequence, prefix) in sequences(self.vocab, self.crops, m, s, a, t).items():
+            melody = None if self.bank.melody is None else self.bank.melody[i]
+            for stage, (sequence, prefix) in sequences(
+                self.vocab, self.crops, m, s, a, t, melody
+            ).items():
                 rows[stage].append(sequence)
                 prefixes[stage] = prefix
         share = size // world
@@ -257,6 +290,7 @@ class StagesTask:
                 "stage_config": {s: asdict(_unwrap(m).config) for s, m in self.models.items()},
                 "models": {s: _unwrap(m).state_dict() for s, m in self.models.items()},
                 "tokenizer": self.bank.recipe,
+                "melody_windows": None if self.bank.melody is None else len(self.bank.melody[0]),
             },
         )
 
@@ -277,4 +311,5 @@ def load_stages(path: str | Path, device: str = "cpu") -> dict[str, Any]:
         "vocabulary": Vocabulary(**blob["vocabulary"]),
         "crops": Crops(**blob["crops"]),
         "tokenizer": blob["tokenizer"],
+        "melody_windows": blob.get("melody_windows"),
     }

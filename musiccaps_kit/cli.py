@@ -143,7 +143,7 @@ def catalog_stats(dataset: str, subset: str, plot: Path) -> None:
     "tokenizer_options",
     multiple=True,
     metavar="KEY=VALUE",
-    help="cascade: codec=, semantic=, mulan= model.pt paths (mck train ...)",
+    help="cascade: codec=, semantic=, mulan=, melody= model.pt paths (mck train ...)",
 )
 @click.option(
     "--url-template",
@@ -654,6 +654,10 @@ def train_mulan_pretrained(
 
 _cascade_command("semantic", "Train the HuBERT-style semantic tokenizer (25 Hz tokens).")
 _cascade_command(
+    "melody",
+    "Train the melody embedding (ViT, semi-hard triplets on one melody in two timbres).",
+)
+_cascade_command(
     "stages",
     "Train the semantic, coarse and fine stages from records with cascade tokens "
     "(presets tiny, small, paper; *-ablation: coarse conditioned on MuLan only).",
@@ -802,6 +806,11 @@ def bench_memorization(
 @click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-cache", is_flag=True, help="disable the KV cache (slower, same tokens)")
+@click.option(
+    "--melody",
+    type=click.Path(exists=True, dir_okay=False),
+    help="an audio file whose melody to follow (stages trained with melody tokens)",
+)
 def generate(
     stages: str,
     caption: str | None,
@@ -817,6 +826,7 @@ def generate(
     top_k: int,
     seed: int,
     no_cache: bool,
+    melody: str | None,
 ) -> None:
     """Text to music through the cascade: one caption, a story, or every caption of a
     catalog (a folder `mck bench` takes as a system)."""
@@ -838,13 +848,19 @@ def generate(
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
     rate = cascade.codec.config.sample_rate
+    tune = None
+    if melody:
+        from musiccaps_kit.audio import decode, resample, to_mono
+
+        wave, source_rate = decode(melody)
+        tune = resample(to_mono(wave), source_rate, 16000)
     if captions:
         clips = list(_load_catalog(captions, subset))[:limit]
         out.mkdir(parents=True, exist_ok=True)
         from tqdm import tqdm
 
         for clip in tqdm(clips, desc="generate", unit="clip"):
-            audio, _ = cascade.generate([(clip.caption, seconds)], sampling, progress=False)
+            audio, _ = cascade.generate([(clip.caption, seconds)], sampling, False, tune)
             sf.write(out / f"{clip.ytid}.wav", audio, rate)
         click.echo(f"{len(clips)} clips in {out} (a system folder for mck bench)")
         return
@@ -857,7 +873,10 @@ def generate(
             raise click.BadParameter(f"{item!r}: expected CAPTION=SECONDS", "--story") from None
         if not sep or not text:
             raise click.BadParameter(f"{item!r}: expected CAPTION=SECONDS", "--story")
-    audio, _ = cascade.generate(parts, sampling)
+    try:
+        audio, _ = cascade.generate(parts, sampling, melody=tune)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     sf.write(out, audio, rate)
     click.echo(f"{len(audio) / rate:.1f} s of audio: {out}")

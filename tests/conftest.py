@@ -115,8 +115,8 @@ def serve(tmp_path):
 
 @pytest.fixture(scope="session")
 def tiny_cascade(tmp_path_factory, demo_catalog):
-    """The demo set prepared, the three tiny representation models trained a few steps,
-    the demo set tokenized with them, and tiny stages trained on those tokens."""
+    """The demo set prepared, the tiny representation and melody models trained a few
+    steps, the demo set tokenized with them, and tiny stages trained on those tokens."""
     from models.training import train
     from musiccaps_kit.preparation import PrepareConfig
     from musiccaps_kit.resources import DEMO_AUDIO_DIR
@@ -125,7 +125,7 @@ def tiny_cascade(tmp_path_factory, demo_catalog):
     root = tmp_path_factory.mktemp("cascade")
     prepare_demo(demo_catalog, root / "records", shards=1)
     paths = {}
-    for kind, steps in (("codec", 3), ("semantic", 4), ("mulan", 3)):
+    for kind, steps in (("codec", 3), ("semantic", 4), ("mulan", 3), ("melody", 5)):
         train(kind, root / "records", "tiny", root / kind, steps=steps, progress=False)
         paths[kind] = root / kind / "model.pt"
     config = PrepareConfig(

@@ -30,7 +30,7 @@ def test_prepare_writes_the_three_token_streams(checkpoints):
     assert result.exit_code == 0, result.output
     info = json.loads((out / "dataset_info.json").read_text())
     recipe = info["recipe"]["tokenizer"]
-    assert recipe["token_names"] == ["acoustic", "semantic", "mulan"]
+    assert recipe["token_names"] == ["acoustic", "semantic", "mulan", "melody"]
     assert len(recipe["checkpoints"]["acoustic"]["sha256"]) == 64
     codec, semantic, mulan = (
         load_codec(paths["codec"]),
@@ -42,6 +42,7 @@ def test_prepare_writes_the_three_token_streams(checkpoints):
     assert record.tokens["acoustic"].shape == (500, levels), "50 Hz x 10 s"
     assert record.tokens["semantic"].shape == (250,), "25 Hz x 10 s"
     assert record.tokens["mulan"].shape == (12,)
+    assert record.tokens["melody"].shape == (3, 24), "three 4 s windows, 24 levels"
     wave24 = torch.from_numpy(record.audio[24000].copy())[None]
     np.testing.assert_array_equal(record.tokens["acoustic"], codec.encode(wave24)[0].numpy())
     np.testing.assert_array_equal(

@@ -24,6 +24,7 @@ from models.stage import StageConfig, StageTransformer, generate, relative_bucke
 from models.stages import load_stages
 from musiccaps_kit.cli import main
 from musiccaps_kit.readers import iter_records
+from musiccaps_kit.resources import DEMO_AUDIO_DIR
 
 
 def _tiny(vocab: int = 300) -> StageTransformer:
@@ -94,10 +95,16 @@ def test_a_memorised_sequence_is_found_and_a_held_out_one_is_not(tiny_cascade):
     assert other["exact_match_rate"] == 0.0
 
 
+def _tune(root) -> np.ndarray:
+    """A melody to follow: a demo clip at 16 kHz."""
+    return next(iter_records(root / "tokens", "eval")).audio[16000]
+
+
 def test_long_generation_and_story_mode(tiny_cascade, monkeypatch):
-    _, paths = tiny_cascade
+    root, paths = tiny_cascade
     cascade = Cascade(paths["stages"])
-    audio, tokens = cascade.generate([("calm piano", 5.0)], progress=False)
+    tune = _tune(root)
+    audio, tokens = cascade.generate([("calm piano", 5.0)], progress=False, melody=tune)
     assert len(audio) == 5 * 24000, "longer than the 2 s semantic crop"
     assert tokens["semantic"].shape == (125,) and tokens["acoustic"].shape[0] == 250
     prompts = []
@@ -114,15 +121,29 @@ def test_long_generation_and_story_mode(tiny_cascade, monkeypatch):
         cascade, "conditioning", lambda c: cascade.vocab.mulan(np.full(12, marks[c]))
     )
     story = [("calm piano", 2.0), ("metal", 2.5)]
-    audio, tokens = cascade.generate(story, progress=False)
+    audio, tokens = cascade.generate(story, progress=False, melody=tune)
     assert abs(len(audio) / 24000 - 4.5) <= 1 / 25
     first, second = (cascade.conditioning(c).tolist() for c, _ in story)
     for stage in ("semantic", "coarse", "fine"):
         used = [p for m, p in prompts if m is cascade.models[stage]]
         assert used[0] == first and used[-1] == second, stage
     monkeypatch.undo()
-    seeded = [cascade.generate([("calm piano", 1.0)], Sampling(seed=7), False)[0] for _ in "ab"]
+    seeded = [
+        cascade.generate([("calm piano", 1.0)], Sampling(seed=7), False, tune)[0] for _ in "ab"
+    ]
     np.testing.assert_array_equal(*seeded)
+
+
+def test_generation_follows_the_given_melody(tiny_cascade):
+    root, paths = tiny_cascade
+    cascade = Cascade(paths["stages"])
+    tune = _tune(root)
+    with pytest.raises(ValueError, match="give a melody"):
+        cascade.generate([("calm piano", 1.0)], progress=False)
+    ids = cascade.melody_conditioning(tune)
+    assert len(ids) == 3 * 24 and ids.min() >= cascade.vocab.melody_offset
+    quiet = np.zeros(16000 * 10, dtype=np.float32)
+    assert not np.array_equal(cascade.melody_conditioning(quiet), ids)
 
 
 def test_sinkhorn_agrees_with_exact_transport_and_never_fakes_a_match():
@@ -177,6 +198,8 @@ def test_the_cli_generates_a_system_folder_and_analyses_memorisation(tiny_cascad
             "3",
             "--out",
             str(out),
+            "--melody",
+            str(sorted(DEMO_AUDIO_DIR.glob("*.flac"))[0]),
         ],
     )
     assert result.exit_code == 0, result.output
@@ -217,6 +240,6 @@ def test_the_ablation_trains_without_a_semantic_stage(tiny_cascade, tmp_path):
     bundle = load_stages(tmp_path / "ablation" / "model.pt")
     assert set(bundle["models"]) == {"coarse", "fine"}
     audio, tokens = Cascade(tmp_path / "ablation" / "model.pt").generate(
-        [("calm piano", 1.0)], progress=False
+        [("calm piano", 1.0)], progress=False, melody=_tune(root)
     )
     assert len(audio) == 24000
