@@ -975,7 +975,7 @@ def _demo_cascade(ctx: click.Context, out: Path) -> Path:
     """Train the tiny presets on the demo records, tokenize them, train the stages and
     generate a clip for every demo caption; returns the folder of generated clips."""
     runs = out / "cascade"
-    steps = {"codec": 150, "semantic": None, "mulan": None}
+    steps = {"codec": 100, "semantic": None, "mulan": None}
     for kind, count in steps.items():
         ctx.invoke(
             train.commands[kind],
