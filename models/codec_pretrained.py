@@ -18,8 +18,7 @@ from typing import Any
 
 import torch
 
-from models.training import save_checkpoint
-from musiccaps_kit.embedders.base import checksum_dir
+from models.training import pointed_folder, save_folder_pointer
 
 FORMAT = "musiccaps-kit/codec-pretrained/1"
 
@@ -73,21 +72,9 @@ class PretrainedCodec:
 def register(model_dir: str | Path, bandwidth: float, out: str | Path) -> dict[str, Any]:
     """Check that the folder loads, and write ``out/model.pt`` pointing at it."""
     codec = PretrainedCodec(model_dir, bandwidth)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(
-        out / "model.pt",
-        {
-            "format": FORMAT,
-            "model_dir": str(Path(model_dir).resolve()),
-            "model_sha256": checksum_dir(model_dir),
-            "bandwidth": bandwidth,
-        },
-    )
+    save_folder_pointer(out, FORMAT, model_dir, bandwidth=bandwidth)
     return {"levels": codec.config.levels, "frame_rate": codec.config.frame_rate}
 
 
 def load(blob: dict[str, Any]) -> PretrainedCodec:
-    if checksum_dir(blob["model_dir"]) != blob["model_sha256"]:
-        raise ValueError(f"{blob['model_dir']} changed since it was registered")
-    return PretrainedCodec(blob["model_dir"], blob["bandwidth"])
+    return PretrainedCodec(pointed_folder(blob), blob["bandwidth"])

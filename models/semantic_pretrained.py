@@ -18,8 +18,7 @@ import numpy as np
 import torch
 
 from models.kmeans import assign, kmeans
-from models.training import ClipBank, save_checkpoint
-from musiccaps_kit.embedders.base import checksum_dir
+from models.training import ClipBank, pointed_folder, save_folder_pointer
 
 FORMAT = "musiccaps-kit/semantic-pretrained/1"
 
@@ -76,25 +75,18 @@ def fit(
     order = np.random.default_rng(seed).permutation(len(bank))[:clips]
     feats = torch.cat([tokenizer.features(bank.waves[i]) for i in sorted(order)])
     centroids, _ = kmeans(feats, clusters, seed=seed)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(
-        out / "model.pt",
-        {
-            "format": FORMAT,
-            "model_dir": str(Path(model_dir).resolve()),
-            "model_sha256": checksum_dir(model_dir),
-            "layer": layer,
-            "rate": rate,
-            "centroids": centroids,
-            "kmeans_frames": int(len(feats)),
-        },
+    save_folder_pointer(
+        out,
+        FORMAT,
+        model_dir,
+        layer=layer,
+        rate=rate,
+        centroids=centroids,
+        kmeans_frames=int(len(feats)),
     )
     return {"frames": int(len(feats)), "rate": rate, "layers": layers}
 
 
 def load(blob: dict[str, Any]) -> PretrainedSemanticTokenizer:
-    if checksum_dir(blob["model_dir"]) != blob["model_sha256"]:
-        raise ValueError(f"{blob['model_dir']} changed since its centroids were fitted")
-    model, rate = _load(blob["model_dir"])
+    model, rate = _load(pointed_folder(blob))
     return PretrainedSemanticTokenizer(model, rate, blob["layer"], blob["centroids"])

@@ -121,6 +121,31 @@ def save_checkpoint(path: Path, blob: dict[str, Any]) -> None:
         torch.save(blob, tmp)
 
 
+def save_folder_pointer(out: str | Path, fmt: str, model_dir: str | Path, **extra: Any) -> Path:
+    """``out/model.pt`` naming a pretrained model folder (with its checksum) and settings."""
+    from musiccaps_kit.embedders.base import checksum_dir
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    blob = {
+        "format": fmt,
+        "model_dir": str(Path(model_dir).resolve()),
+        "model_sha256": checksum_dir(model_dir),
+        **extra,
+    }
+    save_checkpoint(out / MODEL, blob)
+    return out / MODEL
+
+
+def pointed_folder(blob: dict[str, Any]) -> str:
+    """The folder a pointer names, refused if its files changed since."""
+    from musiccaps_kit.embedders.base import checksum_dir
+
+    if checksum_dir(blob["model_dir"]) != blob["model_sha256"]:
+        raise ValueError(f"{blob['model_dir']} changed since it was registered")
+    return blob["model_dir"]
+
+
 def plot_losses(history: list[dict[str, float]], path: Path, title: str) -> None:
     import matplotlib
 
