@@ -391,10 +391,14 @@ def bench(
         batch_size=batch_size,
         captions=captions,
     )
-    try:
-        result = run_bench(reference, named, settings, cache_dir or out / "embeddings")
-    except (ValueError, FileNotFoundError, ImportError, AudioError) as e:
-        raise click.ClickException(str(e)) from None
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, *_: click.echo(f"warning: {message}", err=True)
+        try:
+            result = run_bench(reference, named, settings, cache_dir or out / "embeddings")
+        except (ValueError, FileNotFoundError, ImportError, AudioError) as e:
+            raise click.ClickException(str(e)) from None
     report = leaderboard.write(result, asdict(settings), out)
     for row in result["rows"]:
         p = row["pairing"]
