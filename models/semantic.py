@@ -126,7 +126,10 @@ class SemanticTokenizer:
 
 
 def masked_prediction_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor):
-    """Cross-entropy on masked frames, and the accuracy there."""
-    chosen = logits[mask]
-    wanted = targets[mask]
-    return F.cross_entropy(chosen, wanted), (chosen.argmax(-1) == wanted).float().mean()
+    """Cross-entropy on masked frames (mean per example, then over examples, so a batch's
+    loss is the mean of its examples' and DDP ranks add up to one process), and accuracy."""
+    per_frame = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    counts = mask.sum(dim=1).clamp(min=1)
+    loss = ((per_frame * mask).sum(dim=1) / counts).mean()
+    accuracy = (logits.argmax(-1) == targets)[mask].float().mean()
+    return loss, accuracy

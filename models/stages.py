@@ -262,6 +262,11 @@ class StagesTask:
             losses[f"{stage}_accuracy"] = accuracy.item()
         return losses
 
+    def trained(self) -> dict[str, torch.nn.Module]:
+        from models.tasks import _unwrap
+
+        return {stage: _unwrap(model) for stage, model in self.models.items()}
+
     def state_dict(self) -> dict[str, Any]:
         from models.tasks import _unwrap
 

@@ -104,6 +104,10 @@ class CodecTask:
         )
         return losses
 
+    def trained(self) -> dict[str, torch.nn.Module]:
+        """The modules this task trains, by name (unwrapped from DDP)."""
+        return {"codec": _unwrap(self.codec), "discriminator": _unwrap(self.disc)}
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "codec": _unwrap(self.codec).state_dict(),
@@ -156,6 +160,9 @@ class MulanTask:
         self.config = config_from(MulanConfig, model)
         self.train_config, self.device, self.world = train, device, world
         mulan = MuLan(self.config).to(device)
+        if world > 1 and device.type == "cuda":
+            # batch statistics over the global batch, as one process would have them
+            mulan = torch.nn.SyncBatchNorm.convert_sync_batchnorm(mulan)
         self.mulan = DDP(mulan, broadcast_buffers=False) if world > 1 else mulan
         self.optimizer = torch.optim.AdamW(
             (p for p in mulan.parameters() if p.requires_grad), lr=train["learning_rate"]
@@ -188,6 +195,9 @@ class MulanTask:
         loss.backward()
         self.optimizer.step()
         return {"contrastive": loss.item(), "temperature": 1 / scale.item()}
+
+    def trained(self) -> dict[str, torch.nn.Module]:
+        return {"mulan": _unwrap(self.mulan)}
 
     def state_dict(self) -> dict[str, Any]:
         return {"mulan": _unwrap(self.mulan).state_dict(), "optimizer": self.optimizer.state_dict()}
@@ -333,6 +343,9 @@ class SemanticTask:
             "iteration": iteration + 1,
         }
 
+    def trained(self) -> dict[str, torch.nn.Module]:
+        return {"predictor": _unwrap(self.predictor)}
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "predictor": _unwrap(self.predictor).state_dict(),
@@ -438,6 +451,9 @@ class MelodyTask:
         loss.backward()
         self.optimizer.step()
         return {"triplet": loss.item()}
+
+    def trained(self) -> dict[str, torch.nn.Module]:
+        return {"embedder": _unwrap(self.embedder)}
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -95,6 +95,22 @@ class ClipBank:
         )
 
 
+def make_bank(task, records: str | Path):
+    """What the task trains on: its own bank (tokens), or the records' audio at its rate."""
+    if hasattr(task, "make_bank"):
+        return task.make_bank(records)
+    return ClipBank(records, task.rate)
+
+
+def draw_batch(task, bank, train_config: dict, step: int, rank: int = 0, world: int = 1):
+    """Rank ``rank``'s share of step ``step``'s global batch."""
+    size = train_config["batch_size"]
+    if hasattr(task, "draw"):  # tasks that read tokens draw their own batches
+        return task.draw(step, size, rank, world)
+    crop = round(train_config["crop_s"] * task.rate)
+    return bank.batch(step, size, crop, train_config["seed"], rank, world)
+
+
 def distributed_setup() -> tuple[int, int, torch.device]:
     """Rank, world size and device; joins the process group under torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -186,8 +202,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(train_config["seed"])
     task = make_task(kind, config["model"], train_config, device, world)
-    make_bank = getattr(task, "make_bank", lambda path: ClipBank(path, task.rate))
-    bank = make_bank(records)
+    bank = make_bank(task, records)
     task.prepare(bank)
     start, history = 0, []
     checkpoint = out / CHECKPOINT
@@ -196,15 +211,10 @@ def train(
         task.load_state_dict(blob["task"])
         start, history = blob["step"], blob["history"]
     total = train_config["steps"]
-    crop = round(train_config.get("crop_s", 0) * task.rate)
     bar = tqdm(range(start, total), desc=f"train {kind}", disable=not progress or rank != 0)
     began = time.time()
     for step in bar:
-        size = train_config["batch_size"]
-        if hasattr(task, "draw"):  # tasks that read tokens draw their own batches
-            batch = task.draw(step, size, rank, world)
-        else:
-            batch = bank.batch(step, size, crop, train_config["seed"], rank, world)
+        batch = draw_batch(task, bank, train_config, step, rank, world)
         losses = task.train_step(batch, step)
         history.append({"step": step, **losses})
         bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()})
