@@ -42,7 +42,8 @@ class CascadeTokenizer:
         melody: str | None = None,
     ):
         given = {"codec": codec, "semantic": semantic, "mulan": mulan, "melody": melody}
-        self.paths = {k: Path(v) for k, v in given.items() if v}
+        # absolute: generation and memorisation find the models from the recipe later
+        self.paths = {k: Path(v).resolve() for k, v in given.items() if v}
         if not self.paths:
             raise ValueError(
                 "the cascade tokenizer needs at least one of codec=, semantic=, mulan="

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,29 +24,29 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from models.codec import CodecConfig, si_sdr
+from models.codec import CodecConfig, MelSpectrum, si_sdr
 from models.training import ClipBank
 from musiccaps_kit.ffmpeg import ffmpeg_dir
-from musiccaps_kit.mel import mel_filterbank
 
 OPUS_FLOOR_BPS = 6000
 SCALES = (64, 128, 256, 512, 1024, 2048)
 
 
 def mel_distance(reference: np.ndarray, estimate: np.ndarray, rate: int) -> float:
-    """Mean absolute log-mel difference over STFT sizes 64..2048 (64 bands or fewer)."""
-    distances = []
-    for n_fft in SCALES:
-        bank = mel_filterbank(rate, n_fft, min(64, n_fft // 4))
-        window = torch.hann_window(n_fft)
-        spectra = []
-        for wave in (reference, estimate):
-            spec = torch.stft(
-                torch.from_numpy(wave), n_fft, n_fft // 4, window=window, return_complex=True
-            )
-            spectra.append(np.log(bank @ (spec.abs() ** 2).numpy() + 1e-5))
-        distances.append(float(np.mean(np.abs(spectra[0] - spectra[1]))))
+    """Mean absolute log-mel difference over STFT sizes 64..2048 (the codec's training
+    scales, 64 bands or fewer)."""
+    spectrum = _spectrum(rate)
+    pair = torch.from_numpy(np.stack([reference, estimate]).astype(np.float32))
+    distances = [
+        float((torch.log(m[0] + 1e-5) - torch.log(m[1] + 1e-5)).abs().mean())
+        for m in spectrum(pair)
+    ]
     return float(np.mean(distances))
+
+
+@lru_cache(maxsize=4)
+def _spectrum(rate: int) -> MelSpectrum:
+    return MelSpectrum(CodecConfig(sample_rate=rate, spectral_ffts=SCALES, n_mels=64))
 
 
 def opus_round_trip(wave: np.ndarray, rate: int, bitrate: int) -> np.ndarray:

@@ -93,8 +93,10 @@ class Cascade:
             bundle["crops"],
         )
         made_by = bundle["tokenizer"]["checkpoints"]
-        paths = {"mulan": mulan or made_by["mulan"]["path"], "acoustic": codec}
-        paths["acoustic"] = codec or made_by["acoustic"]["path"]
+        paths = {
+            "mulan": mulan or made_by["mulan"]["path"],
+            "acoustic": codec or made_by["acoustic"]["path"],
+        }
         for name, path in paths.items():
             if checksum_files([Path(path)]) != made_by[name]["sha256"]:
                 raise ValueError(
@@ -139,7 +141,8 @@ class Cascade:
         melody: np.ndarray | None = None,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Audio at the codec's rate for ``story`` (one or more (caption, seconds)), and
-        the token streams (semantic ids, acoustic codes); ``melody`` (16 kHz) for stages
+        the token streams (semantic tokens, None without a semantic stage; acoustic codes);
+        ``melody`` (16 kHz) for stages
         trained with melody tokens."""
         if not story or any(seconds <= 0 for _, seconds in story):
             raise ValueError("give at least one (caption, seconds) with seconds > 0")
@@ -156,23 +159,24 @@ class Cascade:
         v, crops = self.vocab, self.crops
         frames_s = round(ends[-1] * SEMANTIC_RATE)
         frames_a = 2 * frames_s
-        semantic = np.zeros((frames_s, 1), dtype=np.int64)
-        if crops.semantic_stage:
-            with tqdm(total=frames_s, desc="semantic", disable=not progress, leave=False) as bar:
-                semantic = continue_stream(
-                    self.models["semantic"],
-                    frames_s,
-                    crops.semantic,
-                    lambda start, length, known: np.concatenate(
-                        [m_at(start + len(known), SEMANTIC_RATE), known.reshape(-1)]
-                    ),
-                    1,
-                    v.ranges("semantic"),
-                    sampling.semantic_temperature,
+
+        def run(stage: str, total: int, prefix, per_frame: int, temperature: float):
+            with tqdm(total=total, desc=stage, disable=not progress, leave=False) as bar:
+                return continue_stream(
+                    self.models[stage],
+                    total,
+                    getattr(crops, stage),
+                    prefix,
+                    per_frame,
+                    v.ranges(stage),
+                    temperature,
                     sampling,
                     generator,
                     bar,
                 )
+
+        def semantic_prefix(start: int, length: int, known: np.ndarray) -> np.ndarray:
+            return np.concatenate([m_at(start + len(known), SEMANTIC_RATE), known.reshape(-1)])
 
         def coarse_prefix(start: int, length: int, known: np.ndarray) -> np.ndarray:
             parts = [m_at(start + len(known), ACOUSTIC_RATE)]
@@ -180,43 +184,22 @@ class Cascade:
                 parts.append(semantic[start // 2 : (start + length + 1) // 2, 0])
             return np.concatenate([*parts, known.reshape(-1)])
 
-        with tqdm(total=frames_a, desc="coarse", disable=not progress, leave=False) as bar:
-            coarse = continue_stream(
-                self.models["coarse"],
-                frames_a,
-                crops.coarse,
-                coarse_prefix,
-                len(v.coarse),
-                v.ranges("coarse"),
-                sampling.coarse_temperature,
-                sampling,
-                generator,
-                bar,
-            )
-
         def fine_prefix(start: int, length: int, known: np.ndarray) -> np.ndarray:
             cond = coarse[start : start + length].reshape(-1)
             return np.concatenate(
                 [m_at(start + len(known), ACOUSTIC_RATE), cond, known.reshape(-1)]
             )
 
-        with tqdm(total=frames_a, desc="fine", disable=not progress, leave=False) as bar:
-            fine = continue_stream(
-                self.models["fine"],
-                frames_a,
-                crops.fine,
-                fine_prefix,
-                len(v.fine),
-                v.ranges("fine"),
-                sampling.fine_temperature,
-                sampling,
-                generator,
-                bar,
-            )
+        semantic = np.zeros((frames_s, 1), dtype=np.int64)
+        if crops.semantic_stage:
+            semantic = run("semantic", frames_s, semantic_prefix, 1, sampling.semantic_temperature)
+        coarse = run("coarse", frames_a, coarse_prefix, len(v.coarse), sampling.coarse_temperature)
+        fine = run("fine", frames_a, fine_prefix, len(v.fine), sampling.fine_temperature)
         codes = np.concatenate(
             [v.acoustic_codes(coarse, v.coarse), v.acoustic_codes(fine, v.fine)], axis=1
         )
         with torch.no_grad():
             audio = self.codec.decode(torch.from_numpy(codes)[None])[0].numpy()
-        tokens = {"semantic": semantic[:, 0] - v.semantic_offset, "acoustic": codes}
+        semantic_tokens = semantic[:, 0] - v.semantic_offset if crops.semantic_stage else None
+        tokens = {"semantic": semantic_tokens, "acoustic": codes}
         return audio, tokens

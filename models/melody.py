@@ -53,6 +53,7 @@ class MelodyEmbedder(nn.Module):
                 c.dim, c.heads, c.ff, 0.0, batch_first=True, norm_first=True
             ),
             c.layers,
+            enable_nested_tensor=False,  # no padding masks: nothing to gain, and norm_first
         )
         self.out = nn.Linear(c.dim, c.embedding)
         self.quantizer = ResidualVQ(c.embedding, c.rvq_levels, c.rvq_codebook, dropout=False)

@@ -10,13 +10,15 @@ from typing import Any
 import numpy as np
 
 from models.memorization import MemorizationSettings, analyse
-from models.stages import load_stages
+from models.stages import TokenBank, load_stages
 from musiccaps_kit.atomic import atomic_path, write_text
-from musiccaps_kit.readers import iter_records
 
 
-def _clips(records: str | Path, split: str, limit: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    return [(r.tokens["mulan"], r.tokens["semantic"]) for r in iter_records(records, split)][:limit]
+def _clips(records: str | Path, split: str, limit: int) -> list[tuple]:
+    """(M_A, S, melody or None) of the first ``limit`` clips of ``split``."""
+    bank = TokenBank(records, split)
+    melody = bank.melody or [None] * len(bank)
+    return [(m, s, tune) for (m, s, _, _, _), tune in zip(bank.items, melody, strict=True)][:limit]
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -89,8 +91,6 @@ def run(
     tau = None
     for split, name in (("train", "train"), ("eval", "held_out")):
         chosen = _clips(records, split, clips)
-        if not chosen:
-            raise ValueError(f"{records} has no {split} records")
         result[name] = analyse(model, vocab, centroids, chosen, settings, tau)
         tau = result[name]["tau"]
     result["tau"] = result["train"]["tau"]

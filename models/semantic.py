@@ -113,7 +113,7 @@ class SemanticTokenizer:
 
     @torch.no_grad()
     def features(self, wave: np.ndarray | torch.Tensor) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(wave, dtype=np.float32))
+        x = torch.as_tensor(np.array(wave, dtype=np.float32))  # a writable copy
         return self.model(x[None] if x.ndim == 1 else x, upto=self.config.token_layer)
 
     @torch.no_grad()

@@ -151,18 +151,16 @@ class TokenBank:
             raise ValueError(
                 f"{records} has no {sorted(missing)} tokens: prepare with --tokenizer cascade"
             )
+        if not info["splits"].get(split, {}).get("records"):
+            raise ValueError(f"{records} has no {split} records")
         self.recipe = recipe
-        self.items = [
-            (r.tokens["mulan"], r.tokens["semantic"], r.tokens["acoustic"], r.caption, r.id)
-            for r in iter_records(records, split)
-        ]
-        self.melody = (
-            [r.tokens["melody"] for r in iter_records(records, split)]
-            if "melody" in recipe["token_names"]
-            else None
-        )
-        if not self.items:
-            raise ValueError(f"{records}: no {split} records")
+        self.items, melody = [], []
+        for r in iter_records(records, split):
+            self.items.append(
+                (r.tokens["mulan"], r.tokens["semantic"], r.tokens["acoustic"], r.caption, r.id)
+            )
+            melody.append(r.tokens.get("melody"))
+        self.melody = melody if "melody" in recipe["token_names"] else None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -303,9 +301,11 @@ class StagesTask:
 def load_stages(path: str | Path, device: str = "cpu") -> dict[str, Any]:
     """The stage models (eval mode), vocabulary, crops and the tokenizer recipe they were
     trained on (which codec, semantic model and MuLan made their tokens)."""
-    blob = torch.load(path, map_location=device, weights_only=False)
-    if blob.get("format") != STAGES_FORMAT:
-        raise ValueError(f"{path} is not a {STAGES_FORMAT} file")
+    from models.tasks import read_model_file
+
+    blob = read_model_file(path, device)
+    if blob["format"] != STAGES_FORMAT:
+        raise ValueError(f"{path} is a {blob['format']} file, not {STAGES_FORMAT}")
     models = {}
     for stage, config in blob["stage_config"].items():
         model = StageTransformer(StageConfig(**config))

@@ -41,6 +41,37 @@ def _unwrap(module: torch.nn.Module) -> torch.nn.Module:
     return module.module if isinstance(module, DDP) else module
 
 
+def save_model(path: Path, fmt: str, config, module: torch.nn.Module, **extra: Any) -> None:
+    """An inference file: format, configuration, weights, and any extra facts."""
+    from models.training import save_checkpoint
+
+    blob = {"format": fmt, "config": asdict(config), "state_dict": module.state_dict()}
+    save_checkpoint(path, {**blob, **extra})
+
+
+def read_model_file(path: str | Path, device: str = "cpu") -> dict[str, Any]:
+    """A ``model.pt``'s contents; a missing or foreign file is a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {path} not found")
+    try:
+        blob = torch.load(path, map_location=device, weights_only=False)
+    except Exception as e:
+        raise ValueError(f"{path} is not a readable model file: {e}") from None
+    if not isinstance(blob, dict) or "format" not in blob:
+        raise ValueError(f"{path} is not a musiccaps-kit model file")
+    return blob
+
+
+def build_model(blob: dict, fmt: str, path, config_cls, module_cls, device: str = "cpu"):
+    """The module (eval mode) of a ``save_model`` file of format ``fmt``."""
+    if blob["format"] != fmt:
+        raise ValueError(f"{path} is a {blob['format']} file, not {fmt}")
+    module = module_cls(config_from(config_cls, blob["config"]))
+    module.load_state_dict(blob["state_dict"])
+    return module.to(device).eval()
+
+
 class CodecTask:
     """Reconstruction (multi-scale mel), adversarial STFT discriminator with feature
     matching (from ``disc_start``), RVQ commitment."""
@@ -123,30 +154,17 @@ class CodecTask:
         self.opt_d.load_state_dict(state["opt_d"])
 
     def export(self, path: Path) -> None:
-        from models.training import save_checkpoint
-
-        save_checkpoint(
-            path,
-            {
-                "format": CODEC_FORMAT,
-                "config": asdict(self.config),
-                "state_dict": _unwrap(self.codec).state_dict(),
-            },
-        )
+        save_model(path, CODEC_FORMAT, self.config, _unwrap(self.codec))
 
 
 def load_codec(path: str | Path, device: str = "cpu") -> Codec:
     """The codec of a ``model.pt`` from ``mck train codec`` (or ``codec-pretrained``)."""
     from models import codec_pretrained
 
-    blob = torch.load(path, map_location=device, weights_only=False)
-    if blob.get("format") == codec_pretrained.FORMAT:
+    blob = read_model_file(path, device)
+    if blob["format"] == codec_pretrained.FORMAT:
         return codec_pretrained.load(blob)
-    if blob.get("format") != CODEC_FORMAT:
-        raise ValueError(f"{path} is not a {CODEC_FORMAT} file")
-    codec = Codec(config_from(CodecConfig, blob["config"]))
-    codec.load_state_dict(blob["state_dict"])
-    return codec.to(device).eval()
+    return build_model(blob, CODEC_FORMAT, path, CodecConfig, Codec, device)
 
 
 class MulanTask:
@@ -209,20 +227,10 @@ class MulanTask:
     def export(self, path: Path) -> None:
         """Fit the conditioning RVQ on every window embedding of the training clips, freeze
         it, and save the model."""
-        from models.training import save_checkpoint
-
         mulan = _unwrap(self.mulan).eval()
         embeddings = torch.cat([mulan.window_embeddings(w) for w in self.bank.waves])
         mulan.quantizer.fit(embeddings)
-        save_checkpoint(
-            path,
-            {
-                "format": MULAN_FORMAT,
-                "config": asdict(self.config),
-                "state_dict": mulan.state_dict(),
-                "rvq_fitted_on": int(len(embeddings)),
-            },
-        )
+        save_model(path, MULAN_FORMAT, self.config, mulan, rvq_fitted_on=len(embeddings))
 
 
 def load_mulan(path: str | Path, device: str = "cpu"):
@@ -231,14 +239,10 @@ def load_mulan(path: str | Path, device: str = "cpu"):
     from models import mulan_pretrained
     from models.mulan import MuLan, MulanConfig
 
-    blob = torch.load(path, map_location=device, weights_only=False)
-    if blob.get("format") == mulan_pretrained.FORMAT:
+    blob = read_model_file(path, device)
+    if blob["format"] == mulan_pretrained.FORMAT:
         return mulan_pretrained.load(blob)
-    if blob.get("format") != MULAN_FORMAT:
-        raise ValueError(f"{path} is not a {MULAN_FORMAT} file")
-    mulan = MuLan(config_from(MulanConfig, blob["config"]))
-    mulan.load_state_dict(blob["state_dict"])
-    return mulan.to(device).eval()
+    return build_model(blob, MULAN_FORMAT, path, MulanConfig, MuLan, device)
 
 
 class _Predictor(torch.nn.Module):
@@ -367,20 +371,16 @@ class SemanticTask:
     def export(self, path: Path) -> None:
         """k-means with ``clusters`` on token-layer features of the training clips, and the
         model with its centroids."""
-        from models.training import save_checkpoint
-
         model = self.model.eval()
         feats = self._features(model, self._sample_waves(), frames=False)
         centroids, _ = kmeans(feats, self.config.clusters, seed=2)
-        save_checkpoint(
+        save_model(
             path,
-            {
-                "format": SEMANTIC_FORMAT,
-                "config": asdict(self.config),
-                "state_dict": model.state_dict(),
-                "centroids": centroids.cpu(),
-                "kmeans_frames": int(len(feats)),
-            },
+            SEMANTIC_FORMAT,
+            self.config,
+            model,
+            centroids=centroids.cpu(),
+            kmeans_frames=len(feats),
         )
 
 
@@ -389,14 +389,11 @@ def load_semantic(path: str | Path, device: str = "cpu"):
     from models import semantic_pretrained
     from models.semantic import SemanticConfig, SemanticModel, SemanticTokenizer
 
-    blob = torch.load(path, map_location=device, weights_only=False)
-    if blob.get("format") == semantic_pretrained.FORMAT:
+    blob = read_model_file(path, device)
+    if blob["format"] == semantic_pretrained.FORMAT:
         return semantic_pretrained.load(blob)
-    if blob.get("format") != SEMANTIC_FORMAT:
-        raise ValueError(f"{path} is not a {SEMANTIC_FORMAT} file")
-    model = SemanticModel(config_from(SemanticConfig, blob["config"]))
-    model.load_state_dict(blob["state_dict"])
-    return SemanticTokenizer(model.to(device), blob["centroids"].to(device))
+    model = build_model(blob, SEMANTIC_FORMAT, path, SemanticConfig, SemanticModel, device)
+    return SemanticTokenizer(model, blob["centroids"].to(device))
 
 
 class MelodyTask:
@@ -466,8 +463,6 @@ class MelodyTask:
         self.optimizer.load_state_dict(state["optimizer"])
 
     def export(self, path: Path) -> None:
-        from models.training import save_checkpoint
-
         embedder = _unwrap(self.embedder).eval()
         rng = np.random.default_rng(self.train_config["seed"])
         synthetic, _ = self.synthetic(rng, 64)
@@ -477,27 +472,15 @@ class MelodyTask:
                 + [embedder(synthetic.to(self.device))]
             )
         embedder.quantizer.fit(embeddings)
-        save_checkpoint(
-            path,
-            {
-                "format": MELODY_FORMAT,
-                "config": asdict(self.config),
-                "state_dict": embedder.state_dict(),
-                "rvq_fitted_on": int(len(embeddings)),
-            },
-        )
+        save_model(path, MELODY_FORMAT, self.config, embedder, rvq_fitted_on=len(embeddings))
 
 
 def load_melody(path: str | Path, device: str = "cpu"):
     """The melody embedder (with its fitted RVQ) of a ``model.pt`` written by training."""
     from models.melody import MelodyConfig, MelodyEmbedder
 
-    blob = torch.load(path, map_location=device, weights_only=False)
-    if blob.get("format") != MELODY_FORMAT:
-        raise ValueError(f"{path} is not a {MELODY_FORMAT} file")
-    embedder = MelodyEmbedder(config_from(MelodyConfig, blob["config"]))
-    embedder.load_state_dict(blob["state_dict"])
-    return embedder.to(device).eval()
+    blob = read_model_file(path, device)
+    return build_model(blob, MELODY_FORMAT, path, MelodyConfig, MelodyEmbedder, device)
 
 
 def _stages_task(*args):

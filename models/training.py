@@ -58,16 +58,20 @@ class ClipBank:
         info = read_info(records)
         if rate not in info["recipe"]["segment"]["rates"]:
             raise ValueError(f"{records} has no audio at {rate} Hz: prepare with --rates {rate}")
+        missing = [s for s in splits if not info["splits"].get(s, {}).get("records")]
+        if missing:
+            raise ValueError(
+                f"{records} has no {'/'.join(missing)} records (it has "
+                f"{', '.join(sorted(info['splits'])) or 'none'}): training reads train, "
+                "evaluation reads eval (held out)"
+            )
         self.rate = rate
         self.waves, self.captions, self.ids = [], [], []
-        available = [s for s in splits if s in info["splits"]] or list(info["splits"])
-        for split in available:
+        for split in splits:
             for record in iter_records(records, split):
                 self.waves.append(np.array(record.audio[rate]))  # writable copy
                 self.captions.append(record.caption)
                 self.ids.append(record.id)
-        if not self.waves:
-            raise ValueError(f"{records}: no records in {available}")
 
     def __len__(self) -> int:
         return len(self.waves)

@@ -492,6 +492,7 @@ def listen_serve(
     study_file: str, db: str, host: str, port: int, base_url: str | None, threads: int
 ) -> None:
     """Serve a study: prints the admin link and one link per rater."""
+    from sqlalchemy.exc import SQLAlchemyError
     from waitress import serve
 
     from musiccaps_kit.listening.app import create_app, links
@@ -502,8 +503,8 @@ def listen_serve(
         study = load_study(study_file)
         engine = make_engine(db)
         app = create_app(study, engine)
-    except (StudyError, ValueError) as e:
-        raise click.ClickException(str(e)) from None
+    except (StudyError, ValueError, SQLAlchemyError) as e:
+        raise click.ClickException(f"{e}") from None
     admin, raters = links(engine, app.config["STUDY_ROW"], base_url or f"http://{host}:{port}")
     click.echo(f"study {study.name}: {len(study.pairs)} pairs x {study.per_pair} comparisons")
     click.echo(f"admin (progress, export): {admin}")
@@ -571,26 +572,47 @@ def listen_analyze(
 
 @main.group()
 def train() -> None:
-    """Train models: the cascade's codec, and the small joint text-audio model for MCC."""
+    """Train models: the cascade (codec, semantic tokenizer, MuLan, melody, stages), stand-ins
+    from pretrained folders, and the small joint text-audio model for MCC."""
 
 
-def _cascade_command(kind: str, summary: str):
-    @click.option(
-        "--records",
-        required=True,
-        type=click.Path(exists=True, file_okay=False),
-        help="prepared records (mck prepare); the train split is used",
-    )
+RECORDS_OPTION = click.option(
+    "--records",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="prepared records (mck prepare); the train split is used",
+)
+RUN_OUT_OPTION = click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="folder for model.pt (and the training state)",
+)
+MODEL_DIR_OPTION = click.option(
+    "--model-dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="a local Hugging Face model folder",
+)
+
+
+def _model_errors(run):
+    """Run ``run()``; a bad input (preset, records, folder, checkpoint) is a clean message."""
+    try:
+        return run()
+    except (ValueError, OSError, ImportError) as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _cascade_command(kind: str, summary: str) -> None:
+    @RECORDS_OPTION
     @click.option("--preset", default="tiny", show_default=True, help="tiny, small or paper")
-    @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+    @RUN_OUT_OPTION
     @click.option("--steps", type=click.IntRange(min=1), help="override the preset's steps")
     def command(records: str, preset: str, out: Path, steps: int | None) -> None:
         from models.training import train as run_training
 
-        try:
-            result = run_training(kind, records, preset, out, steps)
-        except ValueError as e:
-            raise click.ClickException(str(e)) from None
+        result = _model_errors(lambda: run_training(kind, records, preset, out, steps))
         if result:
             click.echo(
                 f"{kind}: {result['steps']} steps on {result['clips']} clips "
@@ -601,62 +623,12 @@ def _cascade_command(kind: str, summary: str):
     command.__doc__ = (
         f"{summary} Resumes from OUT/checkpoint.pt; under torchrun it trains with DDP."
     )
-    return train.command(kind)(command)
+    train.command(kind)(command)
 
 
 _cascade_command("codec", "Train the SoundStream-style codec (24 kHz, 50 Hz tokens).")
-
-
-@train.command("codec-pretrained")
-@click.option(
-    "--model-dir",
-    required=True,
-    type=click.Path(exists=True, file_okay=False),
-    help="a local Hugging Face EnCodec folder (e.g. encodec_24khz)",
-)
-@click.option("--bandwidth", type=float, default=6.0, show_default=True, help="kbps")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-def train_codec_pretrained(model_dir: str, bandwidth: float, out: Path) -> None:
-    """Use a pretrained EnCodec as the codec (nothing is trained)."""
-    from models.codec_pretrained import register
-
-    try:
-        info = register(model_dir, bandwidth, out)
-    except (ValueError, OSError) as e:
-        raise click.ClickException(str(e)) from None
-    click.echo(
-        f"EnCodec at {bandwidth:g} kbps: {info['levels']} levels at {info['frame_rate']:g} Hz: "
-        f"{out / 'model.pt'}"
-    )
-
-
-_cascade_command("mulan", "Train MuLan (audio ResNet + MiniLM text tower, 12-token RVQ).")
-
-
-@train.command("mulan-pretrained")
-@click.option("--joint", required=True, help="a joint model: clap, projection, ...")
-@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--records", required=True, type=click.Path(exists=True, file_okay=False))
-@click.option("--levels", type=click.IntRange(min=1), default=12, show_default=True)
-@click.option("--codebook", type=click.IntRange(min=2), default=1024, show_default=True)
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-def train_mulan_pretrained(
-    joint: str, checkpoint: str, records: str, levels: int, codebook: int, out: Path
-) -> None:
-    """Conditioning tokens from a pretrained joint model: an RVQ fitted on its embeddings."""
-    from models.mulan_pretrained import fit
-
-    try:
-        info = fit(joint, {"checkpoint": checkpoint}, records, levels, codebook, out)
-    except (ValueError, OSError, ImportError) as e:
-        raise click.ClickException(str(e)) from None
-    click.echo(
-        f"RVQ {levels} x {codebook} on {info['clips']} {info['dims']}-d embeddings: "
-        f"{out / 'model.pt'}"
-    )
-
-
 _cascade_command("semantic", "Train the HuBERT-style semantic tokenizer (25 Hz tokens).")
+_cascade_command("mulan", "Train MuLan (audio ResNet + MiniLM text tower, 12-token RVQ).")
 _cascade_command(
     "melody",
     "Train the melody embedding (ViT, semi-hard triplets on one melody in two timbres).",
@@ -668,31 +640,61 @@ _cascade_command(
 )
 
 
+@train.command("codec-pretrained")
+@MODEL_DIR_OPTION
+@click.option("--bandwidth", type=float, default=6.0, show_default=True, help="kbps")
+@RUN_OUT_OPTION
+def train_codec_pretrained(model_dir: str, bandwidth: float, out: Path) -> None:
+    """Use a pretrained EnCodec folder as the codec (nothing is trained)."""
+    from models.codec_pretrained import register
+
+    info = _model_errors(lambda: register(model_dir, bandwidth, out))
+    click.echo(
+        f"EnCodec at {bandwidth:g} kbps: {info['levels']} levels at {info['frame_rate']:g} Hz: "
+        f"{out / 'model.pt'}"
+    )
+
+
 @train.command("semantic-pretrained")
-@click.option(
-    "--model-dir",
-    required=True,
-    type=click.Path(exists=True, file_okay=False),
-    help="a local Hugging Face folder: HuBERT, MERT, wav2vec 2.0, ...",
-)
+@MODEL_DIR_OPTION
 @click.option("--layer", type=click.IntRange(min=0), required=True, help="hidden layer")
-@click.option("--records", required=True, type=click.Path(exists=True, file_okay=False))
+@RECORDS_OPTION
 @click.option("--clusters", type=click.IntRange(min=2), default=1024, show_default=True)
 @click.option("--clips", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@RUN_OUT_OPTION
 def train_semantic_pretrained(
     model_dir: str, layer: int, records: str, clusters: int, clips: int, out: Path
 ) -> None:
-    """Semantic tokens from a pretrained model: k-means on one layer's features."""
+    """Semantic tokens from a pretrained HuBERT / MERT / wav2vec 2.0 folder: k-means on one
+    layer's features."""
     from models.semantic_pretrained import fit
 
-    try:
-        result = fit(model_dir, layer, records, clusters, out, clips)
-    except (ValueError, OSError) as e:
-        raise click.ClickException(str(e)) from None
+    result = _model_errors(lambda: fit(model_dir, layer, records, clusters, out, clips))
     click.echo(
         f"k-means ({clusters}) on {result['frames']} frames of layer {layer} at "
         f"{result['rate']} Hz: {out / 'model.pt'}"
+    )
+
+
+@train.command("mulan-pretrained")
+@click.option("--joint", required=True, help="a joint model: clap, projection, ...")
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False))
+@RECORDS_OPTION
+@click.option("--levels", type=click.IntRange(min=1), default=12, show_default=True)
+@click.option("--codebook", type=click.IntRange(min=2), default=1024, show_default=True)
+@RUN_OUT_OPTION
+def train_mulan_pretrained(
+    joint: str, checkpoint: str, records: str, levels: int, codebook: int, out: Path
+) -> None:
+    """Conditioning tokens from a pretrained joint model: an RVQ fitted on its embeddings."""
+    from models.mulan_pretrained import fit
+
+    info = _model_errors(
+        lambda: fit(joint, {"checkpoint": checkpoint}, records, levels, codebook, out)
+    )
+    click.echo(
+        f"RVQ {levels} x {codebook} on {info['clips']} {info['dims']}-d embeddings: "
+        f"{out / 'model.pt'}"
     )
 
 
@@ -810,6 +812,7 @@ def bench_memorization(
 @click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-cache", is_flag=True, help="disable the KV cache (slower, same tokens)")
+@click.option("--overwrite", is_flag=True, help="--captions: redo clips already written")
 @click.option(
     "--melody",
     type=click.Path(exists=True, dir_okay=False),
@@ -830,11 +833,11 @@ def generate(
     top_k: int,
     seed: int,
     no_cache: bool,
+    overwrite: bool,
     melody: str | None,
 ) -> None:
     """Text to music through the cascade: one caption, a story, or every caption of a
     catalog (a folder `mck bench` takes as a system)."""
-    import soundfile as sf
 
     from models.generate import Cascade, Sampling
 
@@ -847,27 +850,6 @@ def generate(
     except ValueError:
         raise click.BadParameter("three numbers: semantic,coarse,fine", "--temperatures") from None
     sampling = Sampling(*t, top_k=top_k, seed=seed, use_cache=not no_cache)
-    try:
-        cascade = Cascade(stages, mulan, codec)
-    except (ValueError, FileNotFoundError) as e:
-        raise click.ClickException(str(e)) from None
-    rate = cascade.codec.config.sample_rate
-    tune = None
-    if melody:
-        from musiccaps_kit.audio import decode, resample, to_mono
-
-        wave, source_rate = decode(melody)
-        tune = resample(to_mono(wave), source_rate, 16000)
-    if captions:
-        clips = list(_load_catalog(captions, subset))[:limit]
-        out.mkdir(parents=True, exist_ok=True)
-        from tqdm import tqdm
-
-        for clip in tqdm(clips, desc="generate", unit="clip"):
-            audio, _ = cascade.generate([(clip.caption, seconds)], sampling, False, tune)
-            sf.write(out / f"{clip.ytid}.wav", audio, rate)
-        click.echo(f"{len(clips)} clips in {out} (a system folder for mck bench)")
-        return
     parts = [(caption, seconds)] if caption else []
     for item in story:
         text, sep, length = item.rpartition("=")
@@ -877,13 +859,47 @@ def generate(
             raise click.BadParameter(f"{item!r}: expected CAPTION=SECONDS", "--story") from None
         if not sep or not text:
             raise click.BadParameter(f"{item!r}: expected CAPTION=SECONDS", "--story")
+    clips = list(_load_catalog(captions, subset))[:limit] if captions else []
+    tune = None
+    if melody:
+        from musiccaps_kit.audio import AudioError, decode, resample, to_mono
+
+        try:
+            wave, source_rate = decode(melody)
+        except AudioError as e:
+            raise click.BadParameter(str(e), param_hint="--melody") from None
+        tune = resample(to_mono(wave), source_rate, 16000)
     try:
-        audio, _ = cascade.generate(parts, sampling, melody=tune)
-    except ValueError as e:
+        cascade = Cascade(stages, mulan, codec)
+        rate = cascade.codec.config.sample_rate
+        if not captions:
+            audio, _ = cascade.generate(parts, sampling, melody=tune)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            _write_wav(out, audio, rate)
+            click.echo(f"{len(audio) / rate:.1f} s of audio: {out}")
+            return
+        from tqdm import tqdm
+
+        out.mkdir(parents=True, exist_ok=True)
+        todo = [c for c in clips if overwrite or not (out / f"{c.ytid}.wav").exists()]
+        if len(todo) < len(clips):
+            click.echo(f"{len(clips) - len(todo)} clips already in {out} (--overwrite redoes them)")
+        for clip in tqdm(todo, desc="generate", unit="clip"):
+            audio, _ = cascade.generate([(clip.caption, seconds)], sampling, False, tune)
+            _write_wav(out / f"{clip.ytid}.wav", audio, rate)
+    except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(out, audio, rate)
-    click.echo(f"{len(audio) / rate:.1f} s of audio: {out}")
+    click.echo(f"{len(clips)} clips in {out} (a system folder for mck bench)")
+
+
+def _write_wav(path: Path, audio, rate: int) -> None:
+    """Write a WAV file atomically: an interrupted run never leaves half a clip."""
+    import soundfile as sf
+
+    from musiccaps_kit.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        sf.write(tmp, audio, rate, format="WAV")
 
 
 @main.command("eval")

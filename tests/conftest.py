@@ -42,6 +42,14 @@ def prepare_demo(catalog, out: Path, shards: int) -> dict:
 
 
 @pytest.fixture(scope="session")
+def demo_records(tmp_path_factory, demo_catalog) -> Path:
+    """The demo set prepared once (one shard per split), read by the model tests."""
+    out = tmp_path_factory.mktemp("demo-records") / "records"
+    prepare_demo(demo_catalog, out, shards=1)
+    return out
+
+
+@pytest.fixture(scope="session")
 def realmusic() -> Path:
     if not (REALMUSIC / "manifest.csv").is_file():
         pytest.skip(f"{REALMUSIC} is not present")
@@ -114,7 +122,7 @@ def serve(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def tiny_cascade(tmp_path_factory, demo_catalog):
+def tiny_cascade(tmp_path_factory, demo_catalog, demo_records):
     """The demo set prepared, the tiny representation and melody models trained a few
     steps, the demo set tokenized with them, and tiny stages trained on those tokens."""
     from models.training import train
@@ -123,7 +131,7 @@ def tiny_cascade(tmp_path_factory, demo_catalog):
     from pipelines.prepare import run
 
     root = tmp_path_factory.mktemp("cascade")
-    prepare_demo(demo_catalog, root / "records", shards=1)
+    (root / "records").symlink_to(demo_records, target_is_directory=True)
     paths = {}
     for kind, steps in (("codec", 3), ("semantic", 4), ("mulan", 3), ("melody", 5)):
         train(kind, root / "records", "tiny", root / kind, steps=steps, progress=False)

@@ -106,3 +106,31 @@ def test_mck_eval_reports_each_model_on_held_out_clips(checkpoints, tmp_path):
     assert 0 <= semantic["unchanged_under_noise_40dB_snr"] <= 1
     recall = reports["mulan"]["recall_at"]
     assert recall["1"] <= recall["5"] <= recall["10"] == 1.0
+
+
+def test_a_wrong_or_broken_model_file_is_a_clear_error(checkpoints, tmp_path):
+    root, paths = checkpoints
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a model")
+    for model, message in (
+        (garbage, "not a readable model file"),
+        (paths["semantic"], "is a musiccaps-kit/semantic/1 file, not musiccaps-kit/codec/1"),
+    ):
+        result = CliRunner().invoke(
+            main, ["eval", "codec", "--model", str(model), "--records", str(root / "records")]
+        )
+        assert result.exit_code != 0 and message in result.output, result.output
+    no_eval = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "semantic",
+            "--model",
+            str(paths["semantic"]),
+            "--records",
+            str(root / "tokens"),
+            "--clips",
+            "2",
+        ],
+    )
+    assert no_eval.exit_code == 0, "the tokenized demo set has an eval split"

@@ -12,16 +12,13 @@ from models.kmeans import kmeans
 from models.rvq import ResidualVQ
 from models.tasks import CodecTask, load_codec
 from models.training import ClipBank, load_preset, train
-from tests.conftest import prepare_demo
 
 TINY = load_preset("codec", "tiny")
 
 
 @pytest.fixture(scope="module")
-def records(tmp_path_factory, demo_catalog):
-    out = tmp_path_factory.mktemp("codec") / "records"
-    prepare_demo(demo_catalog, out, shards=1)
-    return out
+def records(demo_records):
+    return demo_records
 
 
 def _task(steps_config=None) -> CodecTask:

@@ -359,6 +359,9 @@ def test_export_has_the_order_shown_and_the_raw_answer(served, tmp_path):
     for answer in ("A_strong", "none", "B_weak"):
         form = _form(session.get(link, timeout=10).text)
         session.post(f"{link}/rate", data={**form, "answer": answer}, timeout=10)
+    admin = requests.get(served.admin, timeout=10).text
+    assert "<tr><td>rater-2</td><td>3</td><td>6</td></tr>" in admin
+    assert "<tr><td>rater-0</td><td>0</td><td>6</td></tr>" in admin
     csv_text = requests.get(f"{served.admin}/ratings.csv", timeout=10).text
     out = tmp_path / "export.csv"
     result = CliRunner().invoke(

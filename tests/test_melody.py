@@ -9,14 +9,12 @@ from models.melody import semi_hard_triplet_loss
 from models.melody_data import pitch_preserving, random_instrument, random_melody, render
 from models.tasks import load_melody
 from models.training import train
-from tests.conftest import prepare_demo
 
 
 @pytest.fixture(scope="module")
-def melody(tmp_path_factory, demo_catalog):
+def melody(tmp_path_factory, demo_records):
     root = tmp_path_factory.mktemp("melody")
-    prepare_demo(demo_catalog, root / "records", shards=1)
-    summary = train("melody", root / "records", "tiny", root / "model", steps=100, progress=False)
+    summary = train("melody", demo_records, "tiny", root / "model", steps=100, progress=False)
     return load_melody(root / "model" / "model.pt"), summary
 
 

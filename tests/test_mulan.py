@@ -12,16 +12,13 @@ from models.training import Batch, ClipBank, load_preset, train
 from musiccaps_kit.bench import BenchSettings, run_bench
 from musiccaps_kit.joint import make_joint_model
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
-from tests.conftest import prepare_demo
 
 TINY = load_preset("mulan", "tiny")
 
 
 @pytest.fixture(scope="module")
-def records(tmp_path_factory, demo_catalog):
-    out = tmp_path_factory.mktemp("mulan") / "records"
-    prepare_demo(demo_catalog, out, shards=1)
-    return out
+def records(demo_records):
+    return demo_records
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,13 @@ import torch
 from models.semantic import span_mask
 from models.tasks import load_semantic
 from models.training import ClipBank, load_preset, train
-from tests.conftest import prepare_demo
 
 TINY = load_preset("semantic", "tiny")
 
 
 @pytest.fixture(scope="module")
-def records(tmp_path_factory, demo_catalog):
-    out = tmp_path_factory.mktemp("semantic") / "records"
-    prepare_demo(demo_catalog, out, shards=1)
-    return out
+def records(demo_records):
+    return demo_records
 
 
 @pytest.fixture(scope="module")

@@ -175,22 +175,14 @@ def create_app(study: Study, engine: Engine) -> Flask:
     def admin(token: str):
         admin_or_404(token)
         with Session(engine) as session:
-            totals = dict(
-                session.execute(
-                    select(Rater.number, func.count(TaskRow.id))
-                    .join(TaskRow, TaskRow.rater_id == Rater.id)
-                    .where(Rater.study_id == study_row.id)
-                    .group_by(Rater.number)
-                ).all()
-            )
-            done = dict(
-                session.execute(
-                    select(Rater.number, func.count(RatingRow.id))
-                    .join(RatingRow, RatingRow.rater_id == Rater.id)
-                    .where(Rater.study_id == study_row.id)
-                    .group_by(Rater.number)
-                ).all()
-            )
+            progress = session.execute(
+                select(Rater.number, func.count(TaskRow.id), func.count(RatingRow.id))
+                .join(TaskRow, TaskRow.rater_id == Rater.id)
+                .outerjoin(RatingRow, RatingRow.task_id == TaskRow.id)
+                .where(Rater.study_id == study_row.id)
+                .group_by(Rater.number)
+                .order_by(Rater.number)
+            ).all()
             latest = session.execute(
                 select(Rater.number, RatingRow.comments)
                 .join(Rater, RatingRow.rater_id == Rater.id)
@@ -203,7 +195,7 @@ def create_app(study: Study, engine: Engine) -> Flask:
             pages.ADMIN,
             study=study.name,
             export=f"/admin/{token}/ratings.csv",
-            raters=[(f"rater-{n}", done.get(n, 0), t) for n, t in sorted(totals.items())],
+            raters=[(f"rater-{n}", done, total) for n, total, done in progress],
             comments=[(f"rater-{n}", text) for n, text in latest],
         )
 
