@@ -12,6 +12,7 @@ import numpy as np
 from models.memorization import MemorizationSettings, analyse
 from models.stages import TokenBank, load_stages
 from musiccaps_kit.atomic import atomic_path, write_text
+from musiccaps_kit.embedders.base import checksum_files
 
 
 def _clips(records: str | Path, split: str, limit: int) -> list[tuple]:
@@ -84,7 +85,13 @@ def run(
     bundle = load_stages(stages)
     if "semantic" not in bundle["models"]:
         raise ValueError("these stages have no semantic stage (the ablation preset)")
-    semantic_path = bundle["tokenizer"]["checkpoints"]["semantic"]["path"]
+    made_by = bundle["tokenizer"]["checkpoints"]["semantic"]
+    semantic_path = made_by["path"]
+    if checksum_files([Path(semantic_path)]) != made_by["sha256"]:
+        raise ValueError(
+            f"{semantic_path} is not the semantic tokenizer that made the stages' tokens "
+            "(its centroids define the approximate-match cost)"
+        )
     centroids = load_semantic(semantic_path).centroids.numpy().astype(np.float64)
     model, vocab = bundle["models"]["semantic"], bundle["vocabulary"]
     result: dict[str, Any] = {}

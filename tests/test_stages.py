@@ -243,3 +243,25 @@ def test_the_ablation_trains_without_a_semantic_stage(tiny_cascade, tmp_path):
         [("calm piano", 1.0)], progress=False, melody=_tune(root)
     )
     assert len(audio) == 24000
+
+
+def test_memorization_refuses_another_semantic_tokenizer(tiny_cascade, tmp_path):
+    root, paths = tiny_cascade
+    blob = torch.load(paths["stages"], weights_only=False)
+    blob["tokenizer"]["checkpoints"]["semantic"]["sha256"] = "0" * 64
+    torch.save(blob, tmp_path / "stages.pt")
+    result = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "memorization",
+            "--stages",
+            str(tmp_path / "stages.pt"),
+            "--records",
+            str(root / "tokens"),
+            "--out",
+            str(tmp_path / "memo"),
+        ],
+    )
+    assert result.exit_code != 0 and "not the semantic tokenizer" in result.output
+    assert not (tmp_path / "memo" / "memorization.json").exists()
