@@ -14,12 +14,12 @@ import csv
 import json
 from pathlib import Path
 
-from models.evaluation import EVALUATIONS
-from models.training import train
-from musiccaps_kit import catalog
-from musiccaps_kit.demo_set import caption_for
-from musiccaps_kit.preparation import PrepareConfig
-from pipelines.prepare import run as prepare
+from musiccaps_kit.data import catalog
+from musiccaps_kit.data.demo_set import caption_for
+from musiccaps_kit.data.preparation import PrepareConfig
+from musiccaps_kit.models.evaluation import EVALUATIONS
+from musiccaps_kit.models.training.loop import train
+from musiccaps_kit.pipelines.prepare import run as prepare
 
 REALMUSIC = Path(__file__).resolve().parents[2] / "shared" / "realmusic"
 

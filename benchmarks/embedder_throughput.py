@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from musiccaps_kit.audio import decode, resample, to_mono
-from musiccaps_kit.embedders import make_embedder, musicnn
+from musiccaps_kit.bench.embedders import make_embedder, musicnn
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
 
 REALMUSIC = Path(__file__).resolve().parents[2] / "shared" / "realmusic" / "clips"
@@ -53,7 +53,7 @@ def main(count: int) -> None:
     print(f"{len(clips)} clips, {seconds:.0f} s of audio, {torch.get_num_threads()} torch threads")
     print(f"floor (decode + resample to 16 kHz): {seconds / floor:8.1f}x real time")
     with tempfile.TemporaryDirectory() as tmp:
-        from models.leaf import LeafClassifier, save_checkpoint
+        from musiccaps_kit.bench.embedders.leaf_network import LeafClassifier, save_checkpoint
 
         leaf = save_checkpoint(
             LeafClassifier().eval(), Path(tmp) / "leaf.pt", [f"c{i}" for i in range(527)]

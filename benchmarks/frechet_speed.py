@@ -10,7 +10,11 @@ import time
 
 import numpy as np
 
-from musiccaps_kit.metrics.frechet import GaussianStats, frechet_distance, frechet_distance_sqrtm
+from musiccaps_kit.bench.metrics.frechet import (
+    GaussianStats,
+    frechet_distance,
+    frechet_distance_sqrtm,
+)
 
 
 def timed(fn, *args, repeats: int = 3) -> tuple[float, float]:

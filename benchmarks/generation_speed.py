@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from models.stage import StageConfig, StageTransformer, generate, target_loss
+from musiccaps_kit.models.stage import StageConfig, StageTransformer, generate, target_loss
 
 
 def main() -> None:

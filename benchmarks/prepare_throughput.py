@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 from musiccaps_kit.audio import SegmentRecipe, load_segment
-from musiccaps_kit.catalog import load_csv
-from musiccaps_kit.demo_set import write_realmusic_catalog
-from musiccaps_kit.preparation import PrepareConfig
-from pipelines.prepare import run
+from musiccaps_kit.data.catalog import load_csv
+from musiccaps_kit.data.demo_set import write_realmusic_catalog
+from musiccaps_kit.data.preparation import PrepareConfig
+from musiccaps_kit.pipelines.prepare import run
 
 
 def floor(clip_dir: Path, ids: list[str]) -> float:

@@ -23,14 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from musiccaps_kit.embedders.base import checksum_files
-from musiccaps_kit.tokenizers import TOKENIZERS
+from musiccaps_kit.checksums import checksum_files
+from musiccaps_kit.models.loaders import LOADERS
+from musiccaps_kit.models.tokens import ACOUSTIC, MELODY, MULAN, SEMANTIC
 
-KINDS = ("codec", "semantic", "mulan", "melody")
-TOKEN_NAMES = {"codec": "acoustic", "semantic": "semantic", "mulan": "mulan", "melody": "melody"}
+# the token stream each model kind writes, in the order streams are listed
+TOKEN_NAMES = {"codec": ACOUSTIC, "semantic": SEMANTIC, "mulan": MULAN, "melody": MELODY}
+KINDS = tuple(TOKEN_NAMES)
 
 
-@TOKENIZERS.register("cascade")
 class CascadeTokenizer:
     name = "cascade"
 
@@ -56,32 +57,22 @@ class CascadeTokenizer:
         self.models: dict[str, Any] = {}
 
     def setup(self) -> None:
-        from models.tasks import load_codec, load_melody, load_mulan, load_semantic
-
-        loaders = {
-            "codec": load_codec,
-            "semantic": load_semantic,
-            "mulan": load_mulan,
-            "melody": load_melody,
-        }
-        self.models = {kind: loaders[kind](path) for kind, path in self.paths.items()}
+        self.models = {kind: LOADERS[kind](path) for kind, path in self.paths.items()}
 
     def __call__(self, audio: dict[int, np.ndarray]) -> dict[str, np.ndarray]:
         import torch
 
         out = {}
-        if "codec" in self.models:
-            wave = torch.from_numpy(np.ascontiguousarray(audio[24000]))[None]
-            out["acoustic"] = self.models["codec"].encode(wave)[0].numpy()
-        if "semantic" in self.models:
-            semantic = self.models["semantic"]
-            out["semantic"] = semantic.tokens(audio[semantic.rate]).numpy()
-        if "mulan" in self.models:
-            mulan = self.models["mulan"]
-            out["mulan"] = mulan.tokens(mulan.clip_embedding(audio[16000])[None])[0].numpy()
-        if "melody" in self.models:
-            out["melody"] = self.models["melody"].tokens(audio[16000]).numpy()
-        return {k: v.astype(np.int64) for k, v in out.items()}
+        for kind, model in self.models.items():
+            wave = audio[model.rate]
+            if kind == "codec":
+                tokens = model.encode(torch.from_numpy(np.ascontiguousarray(wave))[None])[0]
+            elif kind == "mulan":
+                tokens = model.tokens(model.clip_embedding(wave)[None])[0]
+            else:
+                tokens = model.tokens(wave)
+            out[TOKEN_NAMES[kind]] = tokens.numpy().astype(np.int64)
+        return out
 
     def vocabulary(self) -> dict[str, dict[str, int]]:
         """Codebook sizes and levels of each stream (the stages' vocabulary)."""
@@ -90,19 +81,19 @@ class CascadeTokenizer:
         out = {}
         if "codec" in self.models:
             c = self.models["codec"].config
-            out["acoustic"] = {
+            out[ACOUSTIC] = {
                 "levels": c.levels,
                 "codebook": c.codebook_size,
                 "coarse_levels": c.coarse_levels,
             }
         if "semantic" in self.models:
-            out["semantic"] = {"levels": 1, "codebook": len(self.models["semantic"].centroids)}
+            out[SEMANTIC] = {"levels": 1, "codebook": len(self.models["semantic"].centroids)}
         if "mulan" in self.models:
             q = self.models["mulan"].quantizer
-            out["mulan"] = {"levels": q.levels, "codebook": q.codebook_size}
+            out[MULAN] = {"levels": q.levels, "codebook": q.codebook_size}
         if "melody" in self.models:
             q = self.models["melody"].quantizer
-            out["melody"] = {"levels": q.levels, "codebook": q.codebook_size}
+            out[MELODY] = {"levels": q.levels, "codebook": q.codebook_size}
         return out
 
     def recipe(self) -> dict[str, Any]:
@@ -114,5 +105,5 @@ class CascadeTokenizer:
                 TOKEN_NAMES[k]: {"path": str(p), "sha256": self.checksums[k]}
                 for k, p in self.paths.items()
             },
-            "rates": {"acoustic": 24000, "semantic": 16000, "mulan": 16000, "melody": 16000},
+            "rates": {TOKEN_NAMES[k]: m.rate for k, m in self.models.items()},
         }

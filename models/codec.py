@@ -3,11 +3,11 @@
 * Encoder: a 7-tap convolution, then per stride (2, 4, 6, 10) three dilated residual
   units (dilations 1, 3, 9) and a strided convolution doubling the channels; a final
   convolution to ``dim``. The decoder mirrors it with transposed convolutions.
-* Residual VQ (``models.rvq``): paper preset 12 levels x 1024 codes = 6 kbps; the first
-  ``coarse_levels`` (4) are the coarse acoustic tokens, the rest the fine ones.
+* Residual VQ (``modules.rvq``): paper preset 12 levels x 1024 codes = 6 kbps; the
+  first ``coarse_levels`` (4) are the coarse acoustic tokens, the rest the fine ones.
 * Losses: multi-scale mel reconstruction (L1 on mel + sqrt(n_fft/2)-weighted L2 on log
-  mel, STFT sizes 64..2048), an adversarial multi-scale STFT discriminator (hinge) with
-  feature matching, and the RVQ commitment loss.
+  mel, STFT sizes 64..2048) here; the adversarial multi-scale STFT discriminator (hinge)
+  with feature matching in ``models.training.adversarial``; the RVQ commitment loss.
 
 In eval mode ``encode``/``decode`` are deterministic (nearest codes, no dropout).
 """
@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.rvq import ResidualVQ
 from musiccaps_kit.mel import mel_filterbank
+from musiccaps_kit.models.modules.rvq import ResidualVQ
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,11 @@ class Decoder(nn.Module):
 
 
 class Codec(nn.Module):
+    @property
+    def rate(self) -> int:
+        """The sample rate this model takes audio at."""
+        return self.config.sample_rate
+
     def __init__(self, config: CodecConfig = CodecConfig()):
         super().__init__()
         if any(s % 2 for s in config.strides):
@@ -181,69 +186,6 @@ def spectral_loss(spectrum: MelSpectrum, real: torch.Tensor, fake: torch.Tensor)
         l2 = torch.sqrt(torch.mean((log_a - log_b) ** 2, dim=1) + 1e-8).mean()
         total = total + (a - b).abs().mean() + math.sqrt(n_fft / 2) * l2
     return total / len(spectrum.ffts)
-
-
-class STFTDiscriminator(nn.Module):
-    """One scale: 2-D convolutions over the complex STFT (real and imaginary channels)."""
-
-    def __init__(self, n_fft: int, channels: int):
-        super().__init__()
-        self.n_fft = n_fft
-        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
-        self.convs = nn.ModuleList(
-            [
-                nn.Conv2d(2, channels, (3, 9), padding=(1, 4)),
-                nn.Conv2d(channels, channels, (3, 9), (1, 2), padding=(1, 4)),
-                nn.Conv2d(channels, channels, (3, 9), (1, 2), padding=(2, 4), dilation=(2, 1)),
-                nn.Conv2d(channels, channels, (3, 9), (1, 2), padding=(4, 4), dilation=(4, 1)),
-                nn.Conv2d(channels, channels, (3, 3), padding=(1, 1)),
-            ]
-        )
-        self.out = nn.Conv2d(channels, 1, (3, 3), padding=(1, 1))
-
-    def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        spec = torch.stft(
-            wave.float(), self.n_fft, self.n_fft // 4, window=self.window, return_complex=True
-        )
-        x = torch.stack([spec.real, spec.imag], dim=1).transpose(2, 3)  # [b, 2, time, freq]
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.2)
-            features.append(x)
-        return self.out(x), features
-
-
-class MultiScaleSTFTDiscriminator(nn.Module):
-    def __init__(self, c: CodecConfig):
-        super().__init__()
-        self.scales = nn.ModuleList(STFTDiscriminator(n, c.disc_channels) for n in c.disc_ffts)
-
-    def forward(self, wave: torch.Tensor):
-        return [scale(wave) for scale in self.scales]
-
-
-def discriminator_loss(real_out, fake_out) -> torch.Tensor:
-    """Hinge loss over scales."""
-    return sum(
-        F.relu(1 - r).mean() + F.relu(1 + f).mean()
-        for (r, _), (f, _) in zip(real_out, fake_out, strict=True)
-    ) / len(real_out)
-
-
-def generator_losses(real_out, fake_out) -> tuple[torch.Tensor, torch.Tensor]:
-    """Adversarial hinge loss and relative L1 feature matching, averaged over scales.
-
-    Feature matching is relative per example (then averaged), so the loss of a batch is
-    the mean of its examples' and DDP ranks add up to one process on the whole batch.
-    """
-    adversarial = sum(F.relu(1 - f).mean() for f, _ in fake_out) / len(fake_out)
-    matching = []
-    for (_, real_features), (_, fake_features) in zip(real_out, fake_out, strict=True):
-        for r, f in zip(real_features, fake_features, strict=True):
-            r = r.detach().flatten(1)
-            distance = (r - f.flatten(1)).abs().mean(dim=1)
-            matching.append((distance / (r.abs().mean(dim=1) + 1e-5)).mean())
-    return adversarial, torch.stack(matching).mean()
 
 
 def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:

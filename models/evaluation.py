@@ -24,9 +24,10 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from models.codec import CodecConfig, MelSpectrum, si_sdr
-from models.training import ClipBank
 from musiccaps_kit.ffmpeg import ffmpeg_dir
+from musiccaps_kit.models.codec import CodecConfig, MelSpectrum, si_sdr
+from musiccaps_kit.models.loaders import load_codec, load_mulan, load_semantic
+from musiccaps_kit.models.records import ClipBank
 
 OPUS_FLOOR_BPS = 6000
 SCALES = (64, 128, 256, 512, 1024, 2048)
@@ -66,8 +67,6 @@ def opus_round_trip(wave: np.ndarray, rate: int, bitrate: int) -> np.ndarray:
 
 
 def evaluate_codec(path: str | Path, records: str | Path, clips: int = 16) -> dict[str, Any]:
-    from models.tasks import load_codec
-
     codec = load_codec(path)
     config: CodecConfig = codec.config
     waves = ClipBank(records, config.sample_rate, ("eval",)).waves[:clips]
@@ -105,10 +104,8 @@ def evaluate_codec(path: str | Path, records: str | Path, clips: int = 16) -> di
 
 
 def evaluate_semantic(path: str | Path, records: str | Path, clips: int = 16) -> dict[str, Any]:
-    from models.tasks import load_semantic
-
     tokenizer = load_semantic(path)
-    waves = ClipBank(records, 16000, ("eval",)).waves[:clips]
+    waves = ClipBank(records, tokenizer.rate, ("eval",)).waves[:clips]
     rng = np.random.default_rng(0)
     tokens, same_gain, same_noise = [], [], []
     for wave in waves:
@@ -134,11 +131,10 @@ def evaluate_semantic(path: str | Path, records: str | Path, clips: int = 16) ->
 
 
 def evaluate_mulan(path: str | Path, records: str | Path, clips: int = 1000) -> dict[str, Any]:
-    from models.tasks import load_mulan
-    from musiccaps_kit.joint import text_encoder
+    from musiccaps_kit.bench.joint import text_encoder
 
     mulan = load_mulan(path)
-    bank = ClipBank(records, 16000, ("eval",))
+    bank = ClipBank(records, mulan.rate, ("eval",))
     waves, captions = bank.waves[:clips], bank.captions[:clips]
     audio = torch.stack([mulan.clip_embedding(w) for w in waves])
     with torch.no_grad():

@@ -15,16 +15,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import soundfile as sf
 import torch
 from tqdm import tqdm
 
-from models.stage import generate as sample
-from models.stages import load_stages
-from musiccaps_kit.embedders.base import checksum_files
-
-SEMANTIC_RATE, ACOUSTIC_RATE = 25, 50
+from musiccaps_kit.atomic import atomic_path
+from musiccaps_kit.audio import decode, resample, to_mono
+from musiccaps_kit.checksums import checksum_files
+from musiccaps_kit.data.catalog import Clip
+from musiccaps_kit.models.loaders import load_codec, load_melody, load_mulan, load_stages
+from musiccaps_kit.models.stage import generate as sample
+from musiccaps_kit.models.tokens import (
+    ACOUSTIC,
+    ACOUSTIC_RATE,
+    MELODY,
+    MULAN,
+    SEMANTIC,
+    SEMANTIC_RATE,
+)
 
 
 @dataclass(frozen=True)
@@ -84,8 +95,6 @@ class Cascade:
     """Trained stages plus the MuLan and codec whose tokens they were trained on."""
 
     def __init__(self, stages: str | Path, mulan: str | Path | None = None, codec=None):
-        from models.tasks import load_codec, load_mulan
-
         bundle = load_stages(stages)
         self.models, self.vocab, self.crops = (
             bundle["models"],
@@ -94,26 +103,32 @@ class Cascade:
         )
         made_by = bundle["tokenizer"]["checkpoints"]
         paths = {
-            "mulan": mulan or made_by["mulan"]["path"],
-            "acoustic": codec or made_by["acoustic"]["path"],
+            MULAN: mulan or made_by[MULAN]["path"],
+            ACOUSTIC: codec or made_by[ACOUSTIC]["path"],
         }
         for name, path in paths.items():
             if checksum_files([Path(path)]) != made_by[name]["sha256"]:
                 raise ValueError(
                     f"{path} is not the {name} model the stages' training tokens came from"
                 )
-        self.mulan = load_mulan(paths["mulan"])
-        self.codec = load_codec(paths["acoustic"])
+        self.mulan = load_mulan(paths[MULAN])
+        self.codec = load_codec(paths[ACOUSTIC])
         self.melody_windows = bundle["melody_windows"]
         self.melody_model = None
         if self.melody_windows:
-            from models.tasks import load_melody
+            self.melody_model = load_melody(made_by[MELODY]["path"])
 
-            self.melody_model = load_melody(made_by["melody"]["path"])
+    def melody_at_rate(self, wave: np.ndarray, rate: int) -> np.ndarray:
+        """A decoded melody resampled to the melody model's rate (refused when the stages
+        were trained without melody tokens)."""
+        if self.melody_model is None:
+            raise ValueError("these stages were trained without melody tokens")
+        return resample(to_mono(wave), rate, self.melody_model.rate)
 
     def melody_conditioning(self, wave: np.ndarray | None) -> np.ndarray:
-        """Melody token ids of a 16 kHz melody (hummed, whistled, played), as many windows as
-        the stages were trained with (the last repeated when the melody is shorter)."""
+        """Melody token ids of a melody at the melody model's rate (hummed, whistled,
+        played), as many windows as the stages were trained with (the last repeated when
+        the melody is shorter)."""
         if self.melody_model is None:
             if wave is not None:
                 raise ValueError("these stages were trained without melody tokens")
@@ -126,7 +141,7 @@ class Cascade:
 
     def conditioning(self, caption: str) -> np.ndarray:
         """M_T: the MuLan text embedding's 12 tokens, as vocabulary ids."""
-        from musiccaps_kit.joint import text_encoder
+        from musiccaps_kit.bench.joint import text_encoder
 
         sentence = torch.from_numpy(text_encoder.encode([caption]))
         with torch.no_grad():
@@ -142,8 +157,7 @@ class Cascade:
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Audio at the codec's rate for ``story`` (one or more (caption, seconds)), and
         the token streams (semantic tokens, None without a semantic stage; acoustic codes);
-        ``melody`` (16 kHz) for stages
-        trained with melody tokens."""
+        ``melody`` (at the melody model's rate) for stages trained with melody tokens."""
         if not story or any(seconds <= 0 for _, seconds in story):
             raise ValueError("give at least one (caption, seconds) with seconds > 0")
         generator = torch.Generator().manual_seed(sampling.seed)
@@ -201,5 +215,50 @@ class Cascade:
         with torch.no_grad():
             audio = self.codec.decode(torch.from_numpy(codes)[None])[0].numpy()
         semantic_tokens = semantic[:, 0] - v.semantic_offset if crops.semantic_stage else None
-        tokens = {"semantic": semantic_tokens, "acoustic": codes}
+        tokens = {SEMANTIC: semantic_tokens, ACOUSTIC: codes}
         return audio, tokens
+
+
+def write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
+    """Write a WAV file atomically: an interrupted run never leaves half a clip."""
+    with atomic_path(path) as tmp:
+        sf.write(tmp, audio, rate, format="WAV")
+
+
+def generate_files(
+    stages: str | Path,
+    out: Path,
+    *,
+    story: list[tuple[str, float]] | None = None,
+    clips: list[Clip] | None = None,
+    seconds: float = 10.0,
+    sampling: Sampling = Sampling(),
+    mulan: str | Path | None = None,
+    codec: str | Path | None = None,
+    melody: str | Path | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """``mck generate``: one WAV file ``out`` for a caption or a story, or a folder ``out``
+    with ``{id}.wav`` for every catalog clip's caption (a system folder for ``mck bench``).
+
+    The melody file is decoded before any model loads, so a bad file fails fast; in a
+    folder, clips already written are kept unless ``overwrite``.
+    """
+    if (story is None) == (clips is None):
+        raise ValueError("give either a story (one or more captions) or catalog clips")
+    tune = decode(melody) if melody else None
+    cascade = Cascade(stages, mulan, codec)
+    rate = cascade.codec.rate
+    tune = cascade.melody_at_rate(*tune) if tune is not None else None
+    if story is not None:
+        audio, _ = cascade.generate(story, sampling, progress, tune)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_wav(out, audio, rate)
+        return {"files": 1, "kept": 0, "seconds": len(audio) / rate, "out": out}
+    out.mkdir(parents=True, exist_ok=True)
+    todo = [c for c in clips if overwrite or not (out / f"{c.ytid}.wav").exists()]
+    for clip in tqdm(todo, desc="generate", unit="clip", disable=not progress):
+        audio, _ = cascade.generate([(clip.caption, seconds)], sampling, False, tune)
+        write_wav(out / f"{clip.ytid}.wav", audio, rate)
+    return {"files": len(clips), "kept": len(clips) - len(todo), "seconds": seconds, "out": out}

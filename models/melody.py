@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.features import LogMel
-from models.rvq import ResidualVQ
 from musiccaps_kit.audio import fit_length, windows
+from musiccaps_kit.models.modules.features import LogMel
+from musiccaps_kit.models.modules.rvq import ResidualVQ
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,11 @@ class MelodyConfig:
 
 
 class MelodyEmbedder(nn.Module):
+    @property
+    def rate(self) -> int:
+        """The sample rate this model takes audio at."""
+        return self.config.sample_rate
+
     def __init__(self, c: MelodyConfig = MelodyConfig()):
         super().__init__()
         self.config = c

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.stage import generate
+from musiccaps_kit.models.stage import generate
 
 
 class SinkhornError(ValueError):

@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from models.memorization import MemorizationSettings, analyse
-from models.stages import TokenBank, load_stages
 from musiccaps_kit.atomic import atomic_path, write_text
-from musiccaps_kit.embedders.base import checksum_files
+from musiccaps_kit.checksums import checksum_files
+from musiccaps_kit.models.loaders import load_semantic, load_stages
+from musiccaps_kit.models.memorization import MemorizationSettings, analyse
+from musiccaps_kit.models.records import TokenBank
 
 
 def _clips(records: str | Path, split: str, limit: int) -> list[tuple]:
@@ -80,8 +81,6 @@ def run(
     out: str | Path,
     clips: int = 200,
 ) -> dict[str, Any]:
-    from models.tasks import load_semantic
-
     bundle = load_stages(stages)
     if "semantic" not in bundle["models"]:
         raise ValueError("these stages have no semantic stage (the ablation preset)")

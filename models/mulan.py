@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.features import LogMel
-from models.rvq import ResidualVQ
 from musiccaps_kit.audio import windows
+from musiccaps_kit.models.modules.features import LogMel
+from musiccaps_kit.models.modules.rvq import ResidualVQ
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,11 @@ class AudioTower(nn.Module):
 
 
 class MuLan(nn.Module):
+    @property
+    def rate(self) -> int:
+        """The sample rate this model takes audio at."""
+        return self.config.sample_rate
+
     def __init__(self, config: MulanConfig = MulanConfig()):
         super().__init__()
         self.config = config

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.features import LogMel
-from models.kmeans import assign
+from musiccaps_kit.models.modules.features import LogMel
+from musiccaps_kit.models.modules.kmeans import assign
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-_DATA = resources.files("musiccaps_kit") / "data"
+_DATA = resources.files("musiccaps_kit") / "assets"
 
 
 def data_path(name: str) -> Path:
-    """Path of a file under ``musiccaps_kit/data``."""
+    """Path of a file under ``musiccaps_kit/assets``."""
     return Path(str(_DATA / name))
 
 

@@ -11,7 +11,6 @@ cache ``mck bench`` uses, keyed by audio, recipe and weights.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,15 +18,12 @@ from typing import Any
 
 import apache_beam as beam
 
-from musiccaps_kit.atomic import write_text
-from musiccaps_kit.bench_inputs import ClipSet
-from musiccaps_kit.embedders import make_embedder
-from musiccaps_kit.embedding_cache import EmbeddingCache
-from musiccaps_kit.metrics.frechet import GaussianStats
-from pipelines.runner import pipeline_options
-
-STATS_FILE = "stats.npz"
-RECIPE_FILE = "stats.json"
+from musiccaps_kit.bench.clips import ClipSet
+from musiccaps_kit.bench.embedders import make_embedder
+from musiccaps_kit.bench.embedding_cache import EmbeddingCache
+from musiccaps_kit.bench.metrics.frechet import GaussianStats
+from musiccaps_kit.bench.stats_files import STATS_FILE, write_recipe
+from musiccaps_kit.pipelines.runner import pipeline_options
 
 
 class EmbedClips(beam.DoFn):
@@ -99,20 +95,7 @@ def run(
             | "Save" >> beam.Map(_save, stats_path)
         )
     stats = GaussianStats.load(stats_path)
-    write_text(
-        out / RECIPE_FILE,
-        json.dumps(
-            {
-                "clips": str(clips),
-                "n_clips": len(ids),
-                "frames": stats.count,
-                "dims": stats.dims,
-                "recipe": recipe,
-                "statistics": "count, sum, sum of outer products (float64)",
-            },
-            indent=2,
-        ),
-    )
+    write_recipe(out, clips, len(ids), stats, recipe)
     return stats
 
 

@@ -24,23 +24,23 @@ from typing import Any
 
 import apache_beam as beam
 
-from musiccaps_kit import schema
-from musiccaps_kit.catalog import Catalog, Clip
-from musiccaps_kit.preparation import (
+from musiccaps_kit.data import schema
+from musiccaps_kit.data.catalog import Catalog, Clip
+from musiccaps_kit.data.preparation import (
     ClipOutcome,
     PrepareConfig,
     failure_row,
     finalize,
     plan_shards,
     process_clip,
-    read_info,
     shard_name,
     to_record,
     write_shard,
 )
-from musiccaps_kit.sources import Category
-from musiccaps_kit.tokenizers import make_tokenizer
-from pipelines.runner import pipeline_options
+from musiccaps_kit.data.records import read_info
+from musiccaps_kit.data.sources import Category
+from musiccaps_kit.data.tokenizers import make_tokenizer
+from musiccaps_kit.pipelines.runner import pipeline_options
 
 
 class ProcessClip(beam.DoFn):

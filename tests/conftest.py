@@ -20,16 +20,16 @@ REALMUSIC = SHARED / "realmusic"
 
 @pytest.fixture(scope="session")
 def demo_catalog():
-    from musiccaps_kit import catalog
+    from musiccaps_kit.data import catalog
 
     return catalog.load("demo")
 
 
 def prepare_demo(catalog, out: Path, shards: int) -> dict:
     """Run the real prepare pipeline on the demo set into ``out``; return dataset_info."""
-    from musiccaps_kit.preparation import PrepareConfig
+    from musiccaps_kit.data.preparation import PrepareConfig
+    from musiccaps_kit.pipelines.prepare import run
     from musiccaps_kit.resources import DEMO_AUDIO_DIR
-    from pipelines.prepare import run
 
     config = PrepareConfig(
         name="demo",
@@ -125,10 +125,10 @@ def serve(tmp_path):
 def tiny_cascade(tmp_path_factory, demo_catalog, demo_records):
     """The demo set prepared, the tiny representation and melody models trained a few
     steps, the demo set tokenized with them, and tiny stages trained on those tokens."""
-    from models.training import train
-    from musiccaps_kit.preparation import PrepareConfig
+    from musiccaps_kit.data.preparation import PrepareConfig
+    from musiccaps_kit.models.training.loop import train
+    from musiccaps_kit.pipelines.prepare import run
     from musiccaps_kit.resources import DEMO_AUDIO_DIR
-    from pipelines.prepare import run
 
     root = tmp_path_factory.mktemp("cascade")
     (root / "records").symlink_to(demo_records, target_is_directory=True)

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from musiccaps_kit.bench import BenchSettings, run_bench
-from musiccaps_kit.bench_inputs import ClipSet
+from musiccaps_kit.bench.clips import ClipSet
+from musiccaps_kit.bench.degrade import degrade_folder
+from musiccaps_kit.bench.embedders import make_embedder
+from musiccaps_kit.bench.embedding_cache import EmbeddingCache
+from musiccaps_kit.bench.metrics.frechet import GaussianStats, fad, sum_stats
+from musiccaps_kit.bench.run import BenchSettings, run_bench
 from musiccaps_kit.cli import main
-from musiccaps_kit.degrade import degrade_folder
-from musiccaps_kit.embedders import make_embedder
-from musiccaps_kit.embedding_cache import EmbeddingCache
-from musiccaps_kit.metrics.frechet import GaussianStats, fad, sum_stats
+from musiccaps_kit.pipelines.embed_stats import MergeStats, run
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
-from pipelines.embed_stats import MergeStats, run
 
 
 @pytest.fixture(scope="module")

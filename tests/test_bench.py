@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from musiccaps_kit.bench import BenchSettings, run_bench
-from musiccaps_kit.bench_inputs import ClipSet, pair
+from musiccaps_kit.bench.clips import ClipSet, pair
+from musiccaps_kit.bench.degrade import degrade_folder
+from musiccaps_kit.bench.metrics.kld import kl_divergence
+from musiccaps_kit.bench.run import BenchSettings, run_bench
 from musiccaps_kit.cli import main
-from musiccaps_kit.degrade import degrade_folder
-from musiccaps_kit.metrics.kld import kl_divergence
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
 
 IDS = sorted(p.stem for p in DEMO_AUDIO_DIR.glob("*.flac"))[::3]  # 8 clips, every source
@@ -123,7 +123,7 @@ def test_cli_writes_the_leaderboard_with_recipes_and_the_paper(folders, tmp_path
 
 
 def test_a_prepared_record_set_is_a_clip_set(tmp_path, demo_catalog):
-    from musiccaps_kit.readers import iter_records
+    from musiccaps_kit.data.records import iter_records
     from tests.conftest import prepare_demo
 
     prepare_demo(demo_catalog, tmp_path, shards=2)

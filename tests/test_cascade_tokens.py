@@ -8,10 +8,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from models.tasks import load_codec, load_mulan, load_semantic
-from musiccaps_kit import schema
 from musiccaps_kit.cli import main
-from musiccaps_kit.readers import iter_records, tf_dataset
+from musiccaps_kit.data import schema
+from musiccaps_kit.data.records import iter_records, tf_dataset
+from musiccaps_kit.models.loaders import load_codec, load_mulan, load_semantic
 
 
 @pytest.fixture(scope="module")

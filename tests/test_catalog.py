@@ -4,10 +4,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from musiccaps_kit import catalog
-from musiccaps_kit.catalog import CatalogError, load_csv
-from musiccaps_kit.catalog_stats import counts, genre_counts
 from musiccaps_kit.cli import main
+from musiccaps_kit.data import catalog
+from musiccaps_kit.data.catalog import CatalogError, load_csv
+from musiccaps_kit.data.catalog_stats import counts, genre_counts
 from musiccaps_kit.resources import MUSICCAPS_CSV, PAPER_TABLE1
 
 

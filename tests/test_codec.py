@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from models.codec import Codec, CodecConfig, si_sdr
-from models.kmeans import kmeans
-from models.rvq import ResidualVQ
-from models.tasks import CodecTask, load_codec
-from models.training import ClipBank, load_preset, train
+from musiccaps_kit.models.codec import Codec, CodecConfig, si_sdr
+from musiccaps_kit.models.loaders import load_codec
+from musiccaps_kit.models.modules.kmeans import kmeans
+from musiccaps_kit.models.modules.rvq import ResidualVQ
+from musiccaps_kit.models.records import ClipBank
+from musiccaps_kit.models.training.codec import CodecTask
+from musiccaps_kit.models.training.loop import load_preset, train
 
 TINY = load_preset("codec", "tiny")
 

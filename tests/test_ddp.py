@@ -16,8 +16,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from models.tasks import make_task
-from models.training import draw_batch, load_preset, make_bank
+from musiccaps_kit.models.training.loop import draw_batch, load_preset, make_bank
+from musiccaps_kit.models.training.tasks import make_task
 
 
 def _task(kind: str, train: dict, world: int, records):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from musiccaps_kit.embedders import make_embedder
-from musiccaps_kit.embedding_cache import EmbeddingCache
+from musiccaps_kit.bench.embedders import make_embedder
+from musiccaps_kit.bench.embedding_cache import EmbeddingCache
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
 from tests.hub_models import build_trill_like, build_vggish_like
 

@@ -3,7 +3,7 @@ import warnings
 import numpy as np
 import pytest
 
-from musiccaps_kit.metrics.frechet import (
+from musiccaps_kit.bench.metrics.frechet import (
     GaussianStats,
     RankDeficientWarning,
     bootstrap_fad,

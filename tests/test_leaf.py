@@ -8,7 +8,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from models.leaf import (
+from musiccaps_kit.audio import resample
+from musiccaps_kit.bench.degrade import degrade_folder
+from musiccaps_kit.bench.embedders import make_embedder
+from musiccaps_kit.bench.embedders.leaf_network import (
     SPCEN,
     CheckpointError,
     GaborFilterbank,
@@ -18,10 +21,7 @@ from models.leaf import (
     load_checkpoint,
     save_checkpoint,
 )
-from musiccaps_kit.audio import resample
-from musiccaps_kit.bench import BenchSettings, run_bench
-from musiccaps_kit.degrade import degrade_folder
-from musiccaps_kit.embedders import make_embedder
+from musiccaps_kit.bench.run import BenchSettings, run_bench
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
 
 CONFIG = LeafConfig()

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from waitress.server import create_server
 
+from musiccaps_kit.bench.degrade import degrade_folder
 from musiccaps_kit.cli import main
-from musiccaps_kit.degrade import degrade_folder
 from musiccaps_kit.listening.app import create_app, links
 from musiccaps_kit.listening.assignment import assign
 from musiccaps_kit.listening.db import RatingRow, TaskRow, export_rows, make_engine

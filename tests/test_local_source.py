@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from musiccaps_kit.catalog import Clip, load_csv
+from musiccaps_kit.data.catalog import Clip, load_csv
+from musiccaps_kit.data.sources import Category, FetchError
+from musiccaps_kit.data.sources.local import LocalSource
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
-from musiccaps_kit.sources import Category, FetchError
-from musiccaps_kit.sources.local import LocalSource
 
 
 def test_path_column_resolves_against_the_csv_folder(tmp_path):

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musiccaps_kit.bench import BenchSettings, run_bench
-from musiccaps_kit.bench_inputs import ClipSet
-from musiccaps_kit.demo_set import caption_for, write_realmusic_catalog
-from musiccaps_kit.joint import make_joint_model
-from musiccaps_kit.joint.projection import Projections, fit_projection
-from musiccaps_kit.metrics.mcc import clip_embedding, cosine, mcc
+from musiccaps_kit.bench.clips import ClipSet
+from musiccaps_kit.bench.joint import make_joint_model
+from musiccaps_kit.bench.joint.projection import Projections, fit_projection
+from musiccaps_kit.bench.metrics.mcc import clip_embedding, cosine, mcc
+from musiccaps_kit.bench.run import BenchSettings, run_bench
+from musiccaps_kit.data.demo_set import caption_for, write_realmusic_catalog
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
 
 FAKES = Path(__file__).parent / "fakes"

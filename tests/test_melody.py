@@ -5,10 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from models.melody import semi_hard_triplet_loss
-from models.melody_data import pitch_preserving, random_instrument, random_melody, render
-from models.tasks import load_melody
-from models.training import train
+from musiccaps_kit.models.loaders import load_melody
+from musiccaps_kit.models.melody import semi_hard_triplet_loss
+from musiccaps_kit.models.training.loop import train
+from musiccaps_kit.models.training.melody_data import (
+    pitch_preserving,
+    random_instrument,
+    random_melody,
+    render,
+)
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from models.mulan import MuLan
-from models.tasks import MulanTask, config_from, load_mulan
-from models.training import Batch, ClipBank, load_preset, train
-from musiccaps_kit.bench import BenchSettings, run_bench
-from musiccaps_kit.joint import make_joint_model
+from musiccaps_kit.bench.joint import make_joint_model
+from musiccaps_kit.bench.run import BenchSettings, run_bench
+from musiccaps_kit.models.loaders import load_mulan
+from musiccaps_kit.models.model_files import config_from
+from musiccaps_kit.models.mulan import MuLan
+from musiccaps_kit.models.records import Batch, ClipBank
+from musiccaps_kit.models.training.loop import load_preset, train
+from musiccaps_kit.models.training.mulan import MulanTask
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
 
 TINY = load_preset("mulan", "tiny")
@@ -62,7 +65,7 @@ def test_embeddings_windows_and_twelve_tokens(trained, records):
     assert tokens.shape == (1, 12) and int(tokens.max()) < TINY["model"]["rvq_codebook"]
     again = load_mulan(path)
     assert torch.equal(again.tokens(again.clip_embedding(wave)[None]), tokens)
-    from musiccaps_kit.joint import text_encoder
+    from musiccaps_kit.bench.joint import text_encoder
 
     sentence = torch.from_numpy(text_encoder.encode(["a calm orchestral piece"]))
     m_t = mulan.tokens(mulan.text_embedding(sentence))
@@ -93,9 +96,9 @@ def test_mcc_with_mulan_through_bench(trained, tmp_path):
 def test_a_pretrained_joint_model_can_give_the_conditioning_tokens(records, tmp_path):
     from click.testing import CliRunner
 
-    from musiccaps_kit.bench_inputs import ClipSet
+    from musiccaps_kit.bench.clips import ClipSet
+    from musiccaps_kit.bench.joint.projection import fit_projection
     from musiccaps_kit.cli import main
-    from musiccaps_kit.joint.projection import fit_projection
 
     clips = ClipSet(records)
     captions = {

@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 
 from musiccaps_kit.audio import resample
-from musiccaps_kit.embedders import make_embedder
-from musiccaps_kit.embedders.musicnn import log_mel, patches, tag_names
+from musiccaps_kit.bench.embedders import make_embedder
+from musiccaps_kit.bench.embedders.musicnn import log_mel, patches, tag_names
 from musiccaps_kit.mel import mel_filterbank
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
 
@@ -72,7 +72,7 @@ def test_tags_make_sense_on_real_music():
 
 
 def test_a_batch_of_clips_gives_what_each_clip_gives_alone():
-    from musiccaps_kit.embedders import musicnn
+    from musiccaps_kit.bench.embedders import musicnn
 
     clips = []
     for path in sorted(DEMO_AUDIO_DIR.glob("*.flac"))[:3]:

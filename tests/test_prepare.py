@@ -14,14 +14,14 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from musiccaps_kit import catalog
 from musiccaps_kit.audio import fit_length, resample
 from musiccaps_kit.cli import main
-from musiccaps_kit.demo_set import caption_for, write_realmusic_catalog
-from musiccaps_kit.preparation import PrepareConfig, read_failures, read_info
-from musiccaps_kit.readers import iter_records
+from musiccaps_kit.data import catalog
+from musiccaps_kit.data.demo_set import caption_for, write_realmusic_catalog
+from musiccaps_kit.data.preparation import PrepareConfig, read_failures
+from musiccaps_kit.data.records import iter_records, read_info
+from musiccaps_kit.pipelines.prepare import run
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
-from pipelines.prepare import run
 from tests.conftest import prepare_demo
 
 

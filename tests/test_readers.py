@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from musiccaps_kit import schema
-from musiccaps_kit.readers import iter_records, tf_dataset, torch_loader
-from musiccaps_kit.tfrecord import RecordFileError, read_records
+from musiccaps_kit.data import schema
+from musiccaps_kit.data.records import iter_records, tf_dataset, torch_loader
+from musiccaps_kit.data.tfrecord import RecordFileError, read_records
 from tests.conftest import prepare_demo
 
 

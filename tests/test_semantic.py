@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from models.semantic import span_mask
-from models.tasks import load_semantic
-from models.training import ClipBank, load_preset, train
+from musiccaps_kit.models.loaders import load_semantic
+from musiccaps_kit.models.records import ClipBank
+from musiccaps_kit.models.semantic import span_mask
+from musiccaps_kit.models.training.loop import load_preset, train
 
 TINY = load_preset("semantic", "tiny")
 
@@ -114,7 +115,7 @@ def test_a_pretrained_hugging_face_model_can_replace_the_compact_one(records, tm
 
 
 def test_a_batch_can_be_overfitted(records):
-    from models.tasks import SemanticTask
+    from musiccaps_kit.models.training.semantic import SemanticTask
 
     torch.manual_seed(0)
     task = SemanticTask(TINY["model"], TINY["train"], torch.device("cpu"), 1)

@@ -11,19 +11,25 @@ import soundfile as sf
 import torch
 from click.testing import CliRunner
 
-import models.generate as generation
-from models.generate import Cascade, Sampling
-from models.memorization import (
+import musiccaps_kit.models.generate as generation
+from musiccaps_kit.cli import main
+from musiccaps_kit.data.records import iter_records
+from musiccaps_kit.models.generate import Cascade, Sampling
+from musiccaps_kit.models.loaders import load_stages
+from musiccaps_kit.models.memorization import (
     MemorizationSettings,
     SinkhornError,
     analyse,
     calibrate_tau,
     sinkhorn_distance,
 )
-from models.stage import StageConfig, StageTransformer, generate, relative_buckets, target_loss
-from models.stages import load_stages
-from musiccaps_kit.cli import main
-from musiccaps_kit.readers import iter_records
+from musiccaps_kit.models.stage import (
+    StageConfig,
+    StageTransformer,
+    generate,
+    relative_buckets,
+    target_loss,
+)
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
 
 
@@ -84,7 +90,7 @@ def test_a_memorised_sequence_is_found_and_a_held_out_one_is_not(tiny_cascade):
         loss.backward()
         optimiser.step()
     assert accuracy.item() == 1.0
-    from models.tasks import load_semantic
+    from musiccaps_kit.models.loaders import load_semantic
 
     centroids = load_semantic(paths["semantic"]).centroids.numpy().astype(np.float64)
     settings = MemorizationSettings(prompt_seconds=(1.0,), continuation=125)
@@ -231,7 +237,7 @@ def test_the_cli_generates_a_system_folder_and_analyses_memorisation(tiny_cascad
 
 
 def test_the_ablation_trains_without_a_semantic_stage(tiny_cascade, tmp_path):
-    from models.training import train
+    from musiccaps_kit.models.training.loop import train
 
     root, paths = tiny_cascade
     train(

@@ -5,10 +5,10 @@ import pytest
 import soundfile as sf
 
 from musiccaps_kit.audio import SegmentRecipe, load_segment
-from musiccaps_kit.catalog import Clip
+from musiccaps_kit.data.catalog import Clip
+from musiccaps_kit.data.sources import Category, FetchError, classify
+from musiccaps_kit.data.sources.youtube import YoutubeSource
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
-from musiccaps_kit.sources import Category, FetchError, classify
-from musiccaps_kit.sources.youtube import YoutubeSource
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from musiccaps_kit.bootstrap import percentile_interval
 from musiccaps_kit.listening.ratings import score_towards, winner
 
 ZERO_METHODS = ("wilcox", "pratt", "zsplit")
@@ -146,13 +147,13 @@ def analyze(
                 t["significant"] = bool(r) and not t["note"]
 
     strengths = bradley_terry(wins)
-    rng = np.random.default_rng(settings.seed)
-    boot = []
-    for _ in range(settings.bootstrap_rounds):
-        sample = [rows[k] for k in rng.integers(0, len(rows), len(rows))]
-        boot.append(bradley_terry(_win_matrix(sample, index)))
-    tail = (1 - settings.confidence) / 2
-    low, high = np.quantile(np.array(boot), [tail, 1 - tail], axis=0)
+    low, high = percentile_interval(
+        lambda draw: bradley_terry(_win_matrix([rows[k] for k in draw], index)),
+        len(rows),
+        settings.bootstrap_rounds,
+        settings.confidence,
+        settings.seed,
+    )
 
     return {
         "sources": names,

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from musiccaps_kit import catalog
-from musiccaps_kit.catalog import CLIP_ID_PATTERN
-from musiccaps_kit.sources.local import AUDIO_EXTENSIONS
+from musiccaps_kit.data import catalog
+from musiccaps_kit.data.catalog import CLIP_ID_PATTERN
+from musiccaps_kit.data.sources.local import AUDIO_EXTENSIONS
 
 SOURCE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-. ()")
 

@@ -1,0 +1,85 @@
+"""The embedder interface: waveform + rate in, ``[frames, dims]`` out, plus a recipe.
+
+Every number computed from an embedding carries the embedder's recipe: its name, input
+rate, resampler, windowing, normalisation, output, and a checksum of its weights.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from musiccaps_kit.audio import RESAMPLER, resample
+from musiccaps_kit.registry import Registry
+
+
+class Embedder(ABC):
+    """A frozen model that maps a mono waveform to a sequence of embedding frames."""
+
+    name: str
+    rate: int
+
+    def __call__(self, wave: np.ndarray, rate: int) -> np.ndarray:
+        """Embed a mono float waveform at ``rate`` (resampled to the model's rate first)."""
+        return self.batch([wave], rate)[0]
+
+    def batch(self, waves: Sequence[np.ndarray], rate: int) -> list[np.ndarray]:
+        """Embed several clips at once: models that batch across clips run one pass."""
+        ready = []
+        for wave in waves:
+            wave = np.asarray(wave, dtype=np.float32)
+            if wave.ndim != 1:
+                raise ValueError(f"{self.name}: expected a mono waveform, got shape {wave.shape}")
+            if not np.isfinite(wave).all():
+                raise ValueError(f"{self.name}: the waveform has NaN or infinite samples")
+            ready.append(resample(wave, rate, self.rate))
+        return [self._checked(frames) for frames in self.embed_many(ready)]
+
+    def _checked(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.asarray(frames, dtype=np.float32)
+        if frames.ndim != 2 or not len(frames):
+            raise ValueError(f"{self.name}: model returned shape {frames.shape}")
+        if not np.isfinite(frames).all():
+            raise ValueError(f"{self.name}: model returned NaN or infinite embeddings")
+        return frames
+
+    @abstractmethod
+    def embed(self, wave: np.ndarray) -> np.ndarray:
+        """Embed a waveform already at ``self.rate``."""
+
+    def embed_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """Embed waveforms already at ``self.rate``; override to batch across clips."""
+        return [self.embed(wave) for wave in waves]
+
+    @abstractmethod
+    def settings(self) -> dict[str, Any]:
+        """What shapes the output besides the weights: windowing, normalisation, output."""
+
+    @abstractmethod
+    def weights_checksum(self) -> str:
+        """sha256 of the weight files: a changed checkpoint never reuses cached values."""
+
+    def recipe(self) -> dict[str, Any]:
+        return {
+            "embedder": self.name,
+            "rate": self.rate,
+            "resampler": RESAMPLER,
+            **self.settings(),
+            "weights_sha256": self.weights_checksum(),
+        }
+
+
+EMBEDDERS: Registry[Embedder] = Registry(
+    "embedder",
+    (
+        "musiccaps_kit.bench.embedders.leaf",
+        "musiccaps_kit.bench.embedders.musicnn",
+        "musiccaps_kit.bench.embedders.tfhub",
+    ),
+)
+register = EMBEDDERS.register
+known_embedders = EMBEDDERS.names
+make_embedder = EMBEDDERS.make

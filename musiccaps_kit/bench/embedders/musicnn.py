@@ -1,0 +1,234 @@
+"""musicnn's pretrained music taggers (Pons & Serra, 2019), ported to PyTorch, offline.
+
+The PyPI package ``musicnn`` (ISC licence) ships TF1 checkpoints of taggers trained on
+MagnaTagATune (``MTT_musicnn``) and the Million Song Dataset (``MSD_musicnn``), 50 tags
+each. Its own extractor needs 2019-era TensorFlow and disables eager execution for the
+whole process, so we read its checkpoint files and run the same network here:
+
+* front-end: 16 kHz, log10(10000 * mel + 1) of a 96-band Slaney mel power spectrogram
+  (n_fft 512, hop 256, centred), cut into non-overlapping 3 s patches (187 frames);
+* musically motivated CNN: timbral (7x38, 7x67) and temporal (128, 64, 32) filters,
+  a dense mid-end with residual connections, max and mean pooling over time, a 200-unit
+  penultimate layer and 50 sigmoid outputs.
+
+One embedding per 3 s patch: the penultimate layer (200-d) for FAD, and the tag
+probabilities for KLD. ``tests/test_musicnn.py`` compares the port with the original.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from musiccaps_kit.bench.embedders.base import Embedder, register
+from musiccaps_kit.checksums import checksum_files
+from musiccaps_kit.mel import mel_filterbank
+
+RATE = 16000
+N_FFT = 512
+HOP = 256
+N_MELS = 96
+PATCH_FRAMES = 187  # librosa.time_to_frames(3 s) + 1, as musicnn's extractor
+BN_EPSILON = 1e-3  # tf.compat.v1.layers.batch_normalization's default
+MODELS = ("MTT_musicnn", "MSD_musicnn")
+_RECENT: dict[tuple[str, bytes], tuple[np.ndarray, np.ndarray]] = {}
+_RECENT_SIZE = 64
+BATCH_PATCHES = 64
+OUTPUTS = ("penultimate", "taggram", "logits")
+
+
+def model_folder(model: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("musicnn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            "musicnn is not installed: pip install --no-deps musicnn==0.1.0 "
+            "(its pretrained weights ship in the wheel)"
+        )
+    return Path(spec.submodule_search_locations[0]) / model
+
+
+def tag_names(model: str) -> list[str]:
+    """The 50 tag names of ``model``, read from the package's configuration module."""
+    import ast
+
+    source = (model_folder(model).parent / "configuration.py").read_text()
+    name = "MTT_LABELS" if model.startswith("MTT") else "MSD_LABELS"
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and node.targets[0].id == name:
+            return list(ast.literal_eval(node.value))
+    raise KeyError(f"{name} not found in musicnn's configuration")
+
+
+def log_mel(wave: np.ndarray) -> np.ndarray:
+    """musicnn's input: ``[frames, 96]`` of log10(10000 * mel power + 1), float16-rounded."""
+    padded = np.pad(wave.astype(np.float32), N_FFT // 2)  # centred frames, zero padding
+    n_frames = 1 + (len(padded) - N_FFT) // HOP
+    index = np.arange(N_FFT)[None, :] + HOP * np.arange(n_frames)[:, None]
+    window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)  # periodic Hann
+    power = np.abs(np.fft.rfft(padded[index] * window, axis=1)) ** 2
+    mel = power.astype(np.float32) @ mel_filterbank(RATE, N_FFT, N_MELS).T
+    # The original casts to float16 before the log; keep that rounding.
+    return np.log10(10000 * mel.astype(np.float16).astype(np.float32) + 1)
+
+
+def patches(spectrogram: np.ndarray) -> np.ndarray:
+    """Non-overlapping 3 s patches ``[n, 187, 96]`` (a trailing partial patch is dropped)."""
+    starts = range(0, spectrogram.shape[0] - PATCH_FRAMES + 1, PATCH_FRAMES)
+    if not len(starts):
+        raise ValueError(f"musicnn needs at least 3 s of audio, got {spectrogram.shape[0]} frames")
+    return np.stack([spectrogram[s : s + PATCH_FRAMES] for s in starts])
+
+
+def _network_class():
+    import torch
+    import torch.nn.functional as F
+
+    class MusicnnNet(torch.nn.Module):
+        """musicnn's inference graph with weights from the TF1 checkpoint."""
+
+        def __init__(self, weights: dict[str, np.ndarray]):
+            super().__init__()
+            self.w = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()}
+
+        def bn(self, x, i: int, channel_dim: int):
+            name = "batch_normalization" + (f"_{i}" if i else "")
+            shape = [1] * x.dim()
+            shape[channel_dim] = -1
+            mean = self.w[f"{name}/moving_mean"].view(shape)
+            var = self.w[f"{name}/moving_variance"].view(shape)
+            gamma = self.w[f"{name}/gamma"].view(shape)
+            beta = self.w[f"{name}/beta"].view(shape)
+            return (x - mean) / torch.sqrt(var + BN_EPSILON) * gamma + beta
+
+        def conv(self, x, i: int):
+            name = "conv2d" + (f"_{i}" if i else "")
+            kernel = self.w[f"{name}/kernel"].permute(3, 2, 0, 1)  # TF HWIO -> torch OIHW
+            return F.relu(F.conv2d(x, kernel, self.w[f"{name}/bias"]))
+
+        @staticmethod
+        def same_time_pad(x, kernel_height: int):
+            total = kernel_height - 1  # TF "same": the extra row goes after
+            return F.pad(x, (0, 0, total // 2, total - total // 2))
+
+        def forward(self, x):
+            # x: [batch, time, freq]; torch layout [batch, channels, time, freq]
+            x = self.bn(x.unsqueeze(1), 0, 1)
+            padded = F.pad(x, (0, 0, 3, 3))
+            front = []
+            for i, bn_i in ((0, 1), (1, 2)):  # timbral 7x38, 7x67
+                y = self.bn(self.conv(padded, i), bn_i, 1)
+                front.append(y.amax(dim=3))
+            for i, bn_i, height in ((2, 3, 128), (3, 4, 64), (4, 5, 32)):  # temporal
+                y = self.bn(self.conv(self.same_time_pad(x, height), i), bn_i, 1)
+                front.append(y.amax(dim=3))
+            front = torch.cat(front, dim=1)  # [batch, 561, time]
+            # mid-end: each conv spans all features; features stay on the channel axis
+            mid = [front]
+            h = front
+            for layer, (conv_i, bn_i) in enumerate(((5, 6), (6, 7), (7, 8))):
+                y = self.conv(F.pad(h.transpose(1, 2).unsqueeze(1), (0, 0, 3, 3)), conv_i)
+                y = self.bn(y.squeeze(3), bn_i, 1)  # [batch, 64, time]
+                h = y if layer == 0 else y + h
+                mid.append(h)
+            features = torch.cat(mid, dim=1)  # [batch, 753, time]
+            # max and mean over time, interleaved per feature as TF's flatten does
+            pooled = torch.stack([features.amax(dim=2), features.mean(dim=2)], dim=2)
+            flat = self.bn(pooled.flatten(1), 9, 1)
+            dense = F.relu(flat @ self.w["dense/kernel"] + self.w["dense/bias"])
+            penultimate = self.bn(dense, 10, 1)
+            return penultimate, penultimate @ self.w["dense_1/kernel"] + self.w["dense_1/bias"]
+
+    return MusicnnNet
+
+
+def read_checkpoint(folder: Path) -> dict[str, np.ndarray]:
+    """The model variables (Adam slots left out) of a musicnn TF1 checkpoint folder.
+
+    Its ``checkpoint`` file points at the author's machine, so ``tf.train.load_checkpoint``
+    fails; the reader opens the ``.index``/``.data`` pair by prefix instead.
+    """
+    from tensorflow.python.training.py_checkpoint_reader import NewCheckpointReader
+
+    reader = NewCheckpointReader(str(folder) + "/")
+    return {
+        name: reader.get_tensor(name).astype(np.float32)
+        for name in reader.get_variable_to_shape_map()
+        if "Adam" not in name and "power" not in name
+    }
+
+
+@register("musicnn")
+class Musicnn(Embedder):
+    """musicnn, offline: ``penultimate`` (200-d) features, or per tag ``logits`` / ``taggram``."""
+
+    name = "musicnn"
+    rate = RATE
+
+    def __init__(self, model: str = "MTT_musicnn", output: str = "penultimate"):
+        if model not in MODELS:
+            raise ValueError(f"musicnn model must be one of {MODELS}")
+        if output not in OUTPUTS:
+            raise ValueError(f"musicnn output must be one of {OUTPUTS}")
+        import torch
+
+        self.model, self.output = model, output
+        self.folder = model_folder(model)
+        self.net = _network_class()(read_checkpoint(self.folder)).eval()
+        self._torch = torch
+        self._checksum: str | None = None
+
+    def forward(self, waves: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Penultimate features and tag logits, one row per 3 s patch, for each clip.
+
+        The patches of all clips go through the network together, ``BATCH_PATCHES`` at a
+        time. The last few results are kept so that FAD (penultimate) and KLD (logits) on
+        the same clip run the network once.
+        """
+        keys = [(self.model, hashlib.sha256(wave.tobytes()).digest()) for wave in waves]
+        done = {key: _RECENT[key] for key in keys if key in _RECENT}
+        todo = {key: wave for key, wave in zip(keys, waves, strict=True) if key not in done}
+        if todo:
+            per_clip = [patches(log_mel(wave)) for wave in todo.values()]
+            x = self._torch.from_numpy(np.concatenate(per_clip))
+            with self._torch.no_grad():
+                outputs = [self.net(chunk) for chunk in x.split(BATCH_PATCHES)]
+            penultimate = self._torch.cat([o[0] for o in outputs]).numpy()
+            logits = self._torch.cat([o[1] for o in outputs]).numpy()
+            ends = np.cumsum([len(p) for p in per_clip])
+            for key, start, end in zip(todo, np.r_[0, ends[:-1]], ends, strict=True):
+                done[key] = (penultimate[start:end], logits[start:end])
+                if len(_RECENT) >= _RECENT_SIZE:
+                    _RECENT.pop(next(iter(_RECENT)))
+                _RECENT[key] = done[key]
+        return [done[key] for key in keys]
+
+    def embed(self, wave: np.ndarray) -> np.ndarray:
+        return self.embed_many([wave])[0]
+
+    def embed_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        return [self._select(*pair) for pair in self.forward(waves)]
+
+    def _select(self, penultimate: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        if self.output == "penultimate":
+            return penultimate
+        return logits if self.output == "logits" else 1 / (1 + np.exp(-logits))
+
+    def weights_checksum(self) -> str:
+        if self._checksum is None:
+            self._checksum = checksum_files(
+                [p for p in self.folder.iterdir() if p.name.startswith((".index", ".data"))]
+            )
+        return self._checksum
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "output": self.output,
+            "windowing": "non-overlapping 3 s patches (187 frames of 16 ms)",
+            "normalisation": "log10(10000 * mel + 1), 96 Slaney mel bands, n_fft 512, hop 256",
+        }

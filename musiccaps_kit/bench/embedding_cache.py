@@ -1,0 +1,73 @@
+"""Embeddings cached on disk, keyed by audio content, embedder recipe and weights.
+
+The key of a clip's embedding is sha256(waveform bytes and rate) under a folder named by
+the hash of the embedder's recipe, which includes its weights checksum: a rerun computes
+nothing twice, and a changed file, setting or checkpoint never reuses stale values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from musiccaps_kit.atomic import atomic_path
+from musiccaps_kit.bench.embedders.base import Embedder
+from musiccaps_kit.data.clip_cache import recipe_key
+
+
+def audio_key(wave: np.ndarray, rate: int) -> str:
+    digest = hashlib.sha256(np.ascontiguousarray(wave, dtype="<f4").tobytes())
+    digest.update(str(rate).encode())
+    return digest.hexdigest()
+
+
+class EmbeddingCache:
+    """``root/{recipe hash}/{audio hash}.npy`` for one embedder; ``hits``/``misses`` count."""
+
+    def __init__(self, root: str | Path, embedder: Embedder):
+        self.embedder = embedder
+        self.folder = Path(root) / recipe_key(embedder.recipe())
+        self.hits = self.misses = 0
+
+    def __call__(self, wave: np.ndarray, rate: int) -> np.ndarray:
+        return self.many([wave], rate)[0]
+
+    def many(self, waves: Sequence[np.ndarray], rate: int) -> list[np.ndarray]:
+        """Frames for each clip: cached ones read, the others embedded in one batch."""
+        paths = [self.folder / f"{audio_key(wave, rate)}.npy" for wave in waves]
+        todo = [i for i, path in enumerate(paths) if not path.is_file()]
+        self.hits += len(paths) - len(todo)
+        self.misses += len(todo)
+        computed = dict(zip(todo, self.embedder.batch([waves[i] for i in todo], rate), strict=True))
+        for i, frames in computed.items():
+            with atomic_path(paths[i]) as tmp, open(tmp, "wb") as f:
+                np.save(f, frames)
+        return [computed[i] if i in computed else np.load(path) for i, path in enumerate(paths)]
+
+
+class Clips(Protocol):
+    """Clips by id (``bench_inputs.ClipSet`` is one)."""
+
+    def ids(self) -> set[str]: ...
+
+    def audio(self, clip_id: str, rate: int) -> np.ndarray: ...
+
+
+def embed_clips(
+    cache: EmbeddingCache, clips: Clips, ids: Sequence[str], rate: int, label: str, batch: int
+) -> dict[str, np.ndarray]:
+    """Frames per id, decoding and embedding ``batch`` clips at a time, with a progress bar."""
+    frames: dict[str, np.ndarray] = {}
+    desc = f"{label} ({cache.embedder.name})"
+    with tqdm(total=len(ids), desc=desc, unit="clip", leave=False) as bar:
+        for start in range(0, len(ids), batch):
+            chunk = ids[start : start + batch]
+            waves = [clips.audio(i, rate) for i in chunk]
+            frames.update(zip(chunk, cache.many(waves, rate), strict=True))
+            bar.update(len(chunk))
+    return frames

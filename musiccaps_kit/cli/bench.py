@@ -1,0 +1,257 @@
+"""``mck bench`` (the paper's metrics on systems' outputs, and memorisation), ``mck stats``
+(Fréchet statistics as a Beam pipeline) and ``mck fad`` (FAD between two of them)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import click
+
+from musiccaps_kit.cli.common import clean_errors, key_values
+
+
+class MetricsOption(click.Option):
+    """``--metrics``, whose help lists every metric the registries know (looked up only
+    when the help is shown)."""
+
+    def get_help_record(self, ctx: click.Context):
+        from musiccaps_kit.bench.run import known_metrics
+
+        self.help = f"comma-separated: {', '.join(known_metrics())}"
+        return super().get_help_record(ctx)
+
+
+@click.group(invoke_without_command=True)
+@click.option(
+    "--reference",
+    type=click.Path(exists=True, file_okay=False),
+    help="folder of reference clips named {id}.{ext}, or prepared records  [required]",
+)
+@click.option(
+    "--system",
+    "systems",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="a system's folder of generated clips (or records); repeat for more",
+)
+@click.option(
+    "--metrics",
+    default="fad_musicnn,kld_musicnn",
+    show_default=True,
+    cls=MetricsOption,
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="where leaderboard.json/.md, report.html and per_clip.csv go  [required]",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="embedding cache [default: OUT/embeddings]",
+)
+@click.option(
+    "--kl-convention",
+    type=click.Choice(["bernoulli", "softmax"]),
+    default="bernoulli",
+    show_default=True,
+    help="KLD over per-class Bernoullis (multi-label taggers) or a softmax",
+)
+@click.option("--vggish", default=None, help="VGGish TF Hub handle or SavedModel folder")
+@click.option(
+    "--vggish-frontend",
+    type=click.Choice(["google2019", "nonoverlapping"]),
+    default="google2019",
+    show_default=True,
+)
+@click.option("--trill", default=None, help="TRILL TF Hub handle or SavedModel folder")
+@click.option(
+    "--trill-output",
+    type=click.Choice(["embedding", "layer19"]),
+    default="embedding",
+    show_default=True,
+)
+@click.option(
+    "--leaf-checkpoint",
+    type=click.Path(exists=True, dir_okay=False),
+    help="LEAF AudioSet classifier (a leaf_network checkpoint) for kld_leaf / fad_leaf",
+)
+@click.option(
+    "--mcc-checkpoint",
+    type=click.Path(exists=True, dir_okay=False),
+    help="the joint model for mcc_*: `mck train mulan` model.pt, a LAION-CLAP .pt, or a "
+    "`mck train projection` file",
+)
+@click.option("--clap-amodel", default="HTSAT-tiny", show_default=True, help="CLAP audio tower")
+@click.option(
+    "--captions",
+    default="musiccaps",
+    show_default=True,
+    help="catalog whose captions MCC scores: musiccaps, demo, hub or a CSV path",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option(
+    "--bootstrap",
+    type=click.IntRange(min=10),
+    default=200,
+    show_default=True,
+    help="bootstrap rounds for the intervals",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.pass_context
+def bench(
+    ctx: click.Context,
+    reference: str | None,
+    systems: tuple[str, ...],
+    metrics: str,
+    out: Path | None,
+    cache_dir: Path | None,
+    kl_convention: str,
+    vggish: str | None,
+    vggish_frontend: str,
+    trill: str | None,
+    trill_output: str,
+    leaf_checkpoint: str | None,
+    mcc_checkpoint: str | None,
+    clap_amodel: str,
+    captions: str,
+    batch_size: int,
+    bootstrap: int,
+    seed: int,
+) -> None:
+    """Score systems against a reference (FAD, KLD, MCC with intervals) beside the paper's
+    Table 1; `mck bench memorization` analyses a trained semantic stage."""
+    from musiccaps_kit.bench.run import (
+        BenchSettings,
+        bench_to_folder,
+        model_options,
+        parse_systems,
+    )
+
+    if ctx.invoked_subcommand is not None:
+        return
+    for value, name in ((reference, "--reference"), (systems, "--system"), (out, "--out")):
+        if not value:
+            raise click.UsageError(f"missing option {name}")
+    try:
+        named = parse_systems(systems)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--system") from None
+    options = model_options(
+        vggish, vggish_frontend, trill, trill_output, leaf_checkpoint, mcc_checkpoint, clap_amodel
+    )
+    settings = BenchSettings(
+        metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
+        embedder_options=options,
+        kl_convention=kl_convention,
+        bootstrap_rounds=bootstrap,
+        seed=seed,
+        batch_size=batch_size,
+        captions=captions,
+    )
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, *_: click.echo(f"warning: {message}", err=True)
+        result, report = clean_errors(
+            lambda: bench_to_folder(reference, named, settings, out, cache_dir)
+        )
+    for row in result["rows"]:
+        p = row["pairing"]
+        if p.missing or p.extra:
+            click.echo(
+                f"{row['system']}: {len(p.missing)} missing ids, {len(p.extra)} extra "
+                "ids (listed in leaderboard.json)"
+            )
+    click.echo((out / "leaderboard.md").read_text())
+    click.echo(f"report: {report}")
+
+
+@bench.command("memorization")
+@click.option(
+    "--stages", required=True, type=click.Path(exists=True, dir_okay=False), help="model.pt"
+)
+@click.option(
+    "--records",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="the tokenized records the stages trained on (train split) with their eval split",
+)
+@click.option("--clips", type=click.IntRange(min=2), default=200, show_default=True)
+@click.option("--continuation", type=click.IntRange(min=1), default=125, show_default=True)
+@click.option("--prompt-seconds", default="0,1,2,3,4,5", show_default=True)
+@click.option("--false-positive-rate", type=float, default=1e-4, show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def bench_memorization(
+    stages: str,
+    records: str,
+    clips: int,
+    continuation: int,
+    prompt_seconds: str,
+    false_positive_rate: float,
+    out: Path,
+) -> None:
+    """Exact and approximate (Sinkhorn) matches of the semantic stage's continuations on
+    training clips and, as the control, held-out clips; Fig. 3 as a PNG."""
+    from musiccaps_kit.models.memorization import MemorizationSettings
+    from musiccaps_kit.models.memorization_report import run
+
+    settings = MemorizationSettings(
+        prompt_seconds=tuple(float(x) for x in prompt_seconds.split(",")),
+        continuation=continuation,
+        false_positive_rate=false_positive_rate,
+    )
+    report = clean_errors(lambda: run(stages, records, settings, out, clips))
+    click.echo(report["markdown"])
+    click.echo(f"report: {out / 'memorization.json'}, {out / 'fig3_memorization.png'}")
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option(
+    "--clips",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="folder of clips named {id}.{ext}, or prepared records",
+)
+@click.option("--embedder", default="musicnn", show_default=True, help="a registered embedder")
+@click.option(
+    "--option",
+    "embedder_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="an embedder setting (handle=..., frontend=..., output=..., checkpoint=...)",
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.pass_context
+def stats(
+    ctx: click.Context,
+    clips: str,
+    embedder: str,
+    embedder_options: tuple[str, ...],
+    out: Path,
+    cache_dir: Path | None,
+    batch_size: int,
+) -> None:
+    """Embed a clip set and write its mergeable Fréchet statistics, as a Beam pipeline.
+
+    Unknown options (--runner, --project, ...) go to Apache Beam unchanged. Compare two
+    outputs with `mck fad`.
+    """
+    from musiccaps_kit.pipelines.embed_stats import run
+
+    options = key_values(embedder_options, "--option")
+    cache = cache_dir or out / "embeddings"
+    result = clean_errors(lambda: run(clips, embedder, out, cache, options, batch_size, ctx.args))
+    click.echo(f"{result.count} frames of {result.dims} dims: {out}")
+
+
+@click.command()
+@click.argument("reference", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("system", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def fad(reference: Path, system: Path) -> None:
+    """FAD between two `mck stats` outputs (made with the same embedder recipe)."""
+    from musiccaps_kit.bench.stats_files import fad_between
+
+    value, recipe = clean_errors(lambda: fad_between(reference, system))
+    click.echo(f"FAD {value:.6f} ({recipe['embedder']})")
