@@ -18,10 +18,10 @@ from musiccaps_kit.models.loaders import load_mulan
 
 class MulanAudio(Embedder):
     name = "mulan-audio"
-    rate = 16000
 
     def __init__(self, model, checkpoint: Path):
         self.model, self.checkpoint = model, checkpoint
+        self.rate = model.rate
         self._checksum = checksum_files([checkpoint])
 
     def embed(self, wave: np.ndarray) -> np.ndarray:

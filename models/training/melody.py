@@ -41,7 +41,7 @@ class MelodyTask(Task):
         for label in range(melodies):
             notes = random_melody(rng, seconds)
             for _ in range(2):
-                waves.append(render(notes, random_instrument(rng), seconds, rng))
+                waves.append(render(notes, random_instrument(rng), seconds, rng, self.rate))
                 labels.append(label)
         return torch.from_numpy(np.stack(waves)), torch.tensor(labels)
 
@@ -49,7 +49,7 @@ class MelodyTask(Task):
         rng = np.random.default_rng([self.train_config["seed"], step, 1])
         waves, labels = self.synthetic(rng, len(batch.audio))
         real = batch.audio.numpy()
-        changed = np.stack([pitch_preserving(w, rng) for w in real])
+        changed = np.stack([pitch_preserving(w, rng, self.rate) for w in real])
         waves = torch.cat([waves, torch.from_numpy(real), torch.from_numpy(changed)])
         offset = int(labels.max()) + 1
         real_labels = torch.arange(offset, offset + len(real))

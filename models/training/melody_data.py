@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-RATE = 16000
+from musiccaps_kit.models.melody import MelodyConfig
+
+RATE = MelodyConfig.sample_rate  # the melody model's input rate (its default)
 
 
 @dataclass(frozen=True)
@@ -82,19 +84,19 @@ def render(
     return (0.5 * out / peak if peak > 0 else out).astype(np.float32)
 
 
-def pitch_preserving(wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def pitch_preserving(wave: np.ndarray, rng: np.random.Generator, rate: int = RATE) -> np.ndarray:
     """Gain, a spectral tilt or band-pass, and noise: the melody stays, the timbre moves."""
     from scipy.signal import butter, sosfilt
 
     x = np.asarray(wave, dtype=np.float64) * 10 ** (rng.uniform(-9, 3) / 20)
     kind = rng.integers(0, 3)
     if kind == 0:
-        sos = butter(2, float(rng.uniform(1500, 5000)), "lowpass", fs=RATE, output="sos")
+        sos = butter(2, float(rng.uniform(1500, 5000)), "lowpass", fs=rate, output="sos")
     elif kind == 1:
-        sos = butter(2, float(rng.uniform(100, 600)), "highpass", fs=RATE, output="sos")
+        sos = butter(2, float(rng.uniform(100, 600)), "highpass", fs=rate, output="sos")
     else:
         low = float(rng.uniform(150, 400))
-        sos = butter(2, [low, low * rng.uniform(6, 15)], "bandpass", fs=RATE, output="sos")
+        sos = butter(2, [low, low * rng.uniform(6, 15)], "bandpass", fs=rate, output="sos")
     x = sosfilt(sos, x)
     x += (
         rng.standard_normal(len(x))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from musiccaps_kit.audio import DEFAULT_RATES
 from musiccaps_kit.cli.common import (
     DATASET_HELP,
     SUBSET_HELP,
@@ -53,7 +54,10 @@ from musiccaps_kit.cli.common import (
     "--shards", type=click.IntRange(min=1), help="shards per split [default: one per 100 clips]"
 )
 @click.option(
-    "--rates", default="16000,24000", show_default=True, help="output sample rates, comma-separated"
+    "--rates",
+    default=",".join(map(str, DEFAULT_RATES)),
+    show_default=True,
+    help="output sample rates, comma-separated",
 )
 @click.option(
     "--max-pad",

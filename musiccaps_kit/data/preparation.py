@@ -23,7 +23,7 @@ from typing import Any
 
 from musiccaps_kit import __version__
 from musiccaps_kit.atomic import TMP_SUFFIX, atomic_path, write_text
-from musiccaps_kit.audio import AudioError, Segment, SegmentRecipe, load_segment
+from musiccaps_kit.audio import DEFAULT_RATES, AudioError, Segment, SegmentRecipe, load_segment
 from musiccaps_kit.data import schema
 from musiccaps_kit.data.catalog import Catalog, Clip
 from musiccaps_kit.data.clip_cache import ClipCache
@@ -82,7 +82,7 @@ def build_config(
     cache_dir: str | Path | None = None,
     name: str | None = None,
     shards: int | None = None,
-    rates: tuple[int, ...] = (16000, 24000),
+    rates: tuple[int, ...] = DEFAULT_RATES,
     max_pad_s: float = 1.0,
     tokenizer: str = "identity",
     tokenizer_options: dict[str, Any] | None = None,
