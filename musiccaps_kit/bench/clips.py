@@ -2,10 +2,12 @@
 
 A set is a folder of audio files named ``{id}.{ext}`` (any format libsndfile or FFmpeg
 decodes, any rate, mono or not) or a folder of prepared TFRecords (``dataset_info.json``).
+A folder a baseline adapter made also holds ``system.json``: how its clips were made.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from musiccaps_kit.data.catalog import CLIP_ID_PATTERN
 from musiccaps_kit.data.records import DATASET_INFO, read_info, shard_paths
 from musiccaps_kit.data.sources.local import AUDIO_EXTENSIONS
 from musiccaps_kit.data.tfrecord import read_record_at, read_records_with_offsets
+
+SYSTEM_JSON = "system.json"
 
 
 class ClipSet:
@@ -71,3 +75,15 @@ def pair(reference: ClipSet, system: ClipSet) -> Pairing:
     return Pairing(
         tuple(sorted(ref & sys_ids)), tuple(sorted(ref - sys_ids)), tuple(sorted(sys_ids - ref))
     )
+
+
+def read_system(folder: str | Path) -> dict | None:
+    """The ``system.json`` a baseline adapter wrote beside its clips (how they were made),
+    or None for a folder without one."""
+    path = Path(folder) / SYSTEM_JSON
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from None

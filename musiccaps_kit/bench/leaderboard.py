@@ -33,6 +33,8 @@ def to_json(result: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
                 "n_common": len(p.common),
                 "missing_ids": list(p.missing),
                 "extra_ids": list(p.extra),
+                # how the system's clips were made (a baseline adapter's system.json)
+                "made_by": row.get("made_by"),
                 "metrics": {
                     name: {
                         "value": m.value,

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from musiccaps_kit.bench import leaderboard
-from musiccaps_kit.bench.clips import ClipSet, Pairing, pair
+from musiccaps_kit.bench.clips import ClipSet, Pairing, pair, read_system
 from musiccaps_kit.bench.embedders import Embedder, known_embedders, make_embedder
 from musiccaps_kit.bench.embedding_cache import EmbeddingCache, embed_clips
 from musiccaps_kit.bench.joint import JointModel, known_joint_models, make_joint_model
@@ -272,7 +272,15 @@ def run_bench(
             raise ValueError(f"system {name!r} ({path}) shares no id with the reference")
         job = _Job(ref_set, system, pairing, settings, Path(cache_dir), name, captions)
         results = {metric: compute(model, job) for metric, (compute, model) in plan.items()}
-        rows.append({"system": name, "path": str(path), "pairing": pairing, "results": results})
+        rows.append(
+            {
+                "system": name,
+                "path": str(path),
+                "pairing": pairing,
+                "results": results,
+                "made_by": read_system(path),
+            }
+        )
     return {"reference": str(reference), "reference_clips": len(ref_set.ids()), "rows": rows}
 
 

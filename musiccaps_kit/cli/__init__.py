@@ -7,6 +7,7 @@ import os
 
 import click
 
+from musiccaps_kit.cli.baseline import baseline
 from musiccaps_kit.cli.bench import bench, fad, stats
 from musiccaps_kit.cli.catalog import catalog
 from musiccaps_kit.cli.demo import demo
@@ -24,5 +25,6 @@ def main() -> None:
     """musiccaps-kit: prepare MusicCaps, train a compact MusicLM cascade, and benchmark."""
 
 
-for command in (catalog, prepare, bench, stats, fad, listen, train, generate, evaluate, demo):
+COMMANDS = (catalog, prepare, bench, baseline, stats, fad, listen, train, generate, evaluate, demo)
+for command in COMMANDS:
     main.add_command(command)
