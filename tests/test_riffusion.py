@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 from musiccaps_kit.audio import decode, resample, to_mono
-from musiccaps_kit.baselines import riffusion, spectrogram_image as S
+from musiccaps_kit.baselines import riffusion
+from musiccaps_kit.baselines import spectrogram_image as S
 from musiccaps_kit.data import catalog
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
 from tests.tiny_diffusion import build_pipeline

@@ -239,13 +239,19 @@ def round_trip(wave: np.ndarray, rate: int, seed: int = 0, post_filters: bool = 
 
 
 def round_trip_folder(
-    audio_dir: str | Path, out: str | Path, seed: int = 0, progress: bool = True
+    audio_dir: str | Path,
+    out: str | Path,
+    seed: int = 0,
+    limit: int | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
-    """Every audio file of a folder through ``round_trip`` into a system folder."""
+    """The audio files of a folder (the first ``limit`` by name, or all) through
+    ``round_trip`` into a system folder."""
     from musiccaps_kit.data.sources.local import AUDIO_EXTENSIONS
 
     params = RIFFUSION
     paths = sorted(p for p in Path(audio_dir).iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS)
+    paths = paths[:limit]
     folder = SystemFolder(out)
     for path in tqdm(paths, desc="riffusion round trip", unit="clip", disable=not progress):
         if not folder.done(path.stem):
@@ -255,7 +261,7 @@ def round_trip_folder(
     info = {
         "adapter": "riffusion-roundtrip",
         "source": str(Path(audio_dir).resolve()),
-        "settings": {"seed": seed, "post_filters": True},
+        "settings": {"seed": seed, "post_filters": True, "limit": limit},
         "spectrogram": params.recipe(),
     }
     return folder.finish(info, [p.stem for p in paths])
