@@ -18,11 +18,12 @@ from typing import Any
 
 import apache_beam as beam
 
+from musiccaps_kit.bench import fadtk
 from musiccaps_kit.bench.clips import ClipSet
 from musiccaps_kit.bench.embedders import make_embedder
 from musiccaps_kit.bench.embedding_cache import EmbeddingCache
 from musiccaps_kit.bench.metrics.frechet import GaussianStats
-from musiccaps_kit.bench.stats_files import STATS_FILE, write_recipe
+from musiccaps_kit.bench.stats_files import FADTK_FILE, STATS_FILE, write_recipe
 from musiccaps_kit.pipelines.runner import pipeline_options
 
 
@@ -30,16 +31,22 @@ class EmbedClips(beam.DoFn):
     """Embed a batch of ids (decoded from the clip set, cached) into per-clip statistics."""
 
     def __init__(self, clips: str, embedder: str, options: dict[str, Any], cache_dir: str):
-        self.clips, self.embedder, self.options = clips, embedder, options
-        self.cache_dir, self.rate = cache_dir, 16000
+        self.clips, self.embedder, self.options, self.cache_dir = (
+            clips,
+            embedder,
+            options,
+            cache_dir,
+        )
 
     def setup(self) -> None:
         self.clip_set = ClipSet(self.clips)
         self.cache = EmbeddingCache(self.cache_dir, make_embedder(self.embedder, **self.options))
 
     def process(self, ids: list[str]):
-        waves = [self.clip_set.audio(i, self.rate) for i in ids]
-        for frames in self.cache.many(waves, self.rate):
+        # decoded straight to the embedder's own rate, as mck bench does
+        rate = self.cache.embedder.rate
+        waves = [self.clip_set.audio(i, rate) for i in ids]
+        for frames in self.cache.many(waves, rate):
             yield GaussianStats.of(frames)
 
 
@@ -71,8 +78,10 @@ def run(
     options: dict[str, Any] | None = None,
     batch_size: int = 16,
     beam_args: Sequence[str] = (),
+    fadtk_file: bool = False,
 ) -> GaussianStats:
-    """Statistics of every clip in ``clips`` under ``embedder``; saved in ``out``."""
+    """Statistics of every clip in ``clips`` under ``embedder``; saved in ``out`` (and as
+    ``out/fadtk.npz`` in fadtk's format when ``fadtk_file``)."""
     options = dict(options or {})
     clip_set = ClipSet(clips)
     ids = sorted(clip_set.ids())
@@ -96,6 +105,8 @@ def run(
         )
     stats = GaussianStats.load(stats_path)
     write_recipe(out, clips, len(ids), stats, recipe)
+    if fadtk_file:
+        fadtk.write(out / FADTK_FILE, embedder, stats, recipe)
     return stats
 
 

@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MCK_SHARED", REPO.parent / "shared"))
 REALMUSIC = SHARED / "realmusic"
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 @pytest.fixture(scope="session")
@@ -149,3 +150,25 @@ def tiny_cascade(tmp_path_factory, demo_catalog, demo_records):
     train("stages", root / "tokens", "tiny", root / "stages", steps=60, progress=False)
     paths["stages"] = root / "stages" / "model.pt"
     return root, paths
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium through Selenium (audio may play without a gesture)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--autoplay-policy=no-user-gesture-required",
+        "--mute-audio",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()

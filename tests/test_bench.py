@@ -117,7 +117,9 @@ def test_cli_writes_the_leaderboard_with_recipes_and_the_paper(folders, tmp_path
     ]
     assert all(r["kind"] == "reported" for r in board["paper_table1"]["rows"])
     assert "(reported)" in (out / "leaderboard.md").read_text()
-    assert (out / "report.html").read_text().count("data:image/png;base64,") == 1
+    # one chart per metric and one per-clip chart per metric (the report of the fidelity
+    # issue; it was one wide chart)
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == 2 * 2
     lines = (out / "per_clip.csv").read_text().splitlines()
     assert lines[0] == "system,metric,id,value" and len(lines) == 1 + 2 * 8
 

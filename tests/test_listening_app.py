@@ -28,7 +28,6 @@ from musiccaps_kit.resources import DEMO_AUDIO_DIR
 from tests.conftest import LoopbackServer
 
 IDS = sorted(p.stem for p in DEMO_AUDIO_DIR.glob("*.flac"))[:6]
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 @pytest.fixture(scope="module")
@@ -96,27 +95,6 @@ def served(folders, tmp_path):
     s = Served(_study_file(tmp_path, folders), tmp_path / "ratings.db")
     yield s
     s.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--autoplay-policy=no-user-gesture-required",
-        "--mute-audio",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
 
 
 def _progress_becomes(browser, text: str) -> None:

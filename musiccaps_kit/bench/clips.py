@@ -21,6 +21,8 @@ from musiccaps_kit.data.sources.local import AUDIO_EXTENSIONS
 from musiccaps_kit.data.tfrecord import read_record_at, read_records_with_offsets
 
 SYSTEM_JSON = "system.json"
+# decoded clips kept per set, by (id, rate): a few metrics on one model rate decode once
+CACHED_CLIPS = 256
 
 
 class ClipSet:
@@ -32,6 +34,8 @@ class ClipSet:
             raise FileNotFoundError(f"{self.path} is not a folder of clips or records")
         self.is_records = (self.path / DATASET_INFO).is_file()
         self._files: dict[str, Path] = {}
+        self._cache: dict[tuple[str, int], np.ndarray] = {}
+        self._source_rates: dict[str, int] = {}
         # Records are indexed by byte offset, not held: a MusicCaps set is gigabytes.
         self._records: dict[str, tuple[Path, int]] = {}
         if self.is_records:
@@ -50,15 +54,33 @@ class ClipSet:
         return set(self._records) | set(self._files)
 
     def audio(self, clip_id: str, rate: int) -> np.ndarray:
-        """Mono float32 at ``rate``."""
+        """Mono float32 at ``rate``: decoded from the source and resampled once, straight
+        to ``rate`` (records: the stored rate itself when they have it, else resampled from
+        their highest). The last ``CACHED_CLIPS`` results are kept, by id and rate."""
+        key = (clip_id, rate)
+        if key in self._cache:
+            self._cache[key] = self._cache.pop(key)  # most recently used last
+            return self._cache[key]
         if self.is_records:
             record = schema.decode(read_record_at(*self._records[clip_id]))
-            if rate in record.audio:
-                return record.audio[rate]
-            source_rate = max(record.audio)
-            return resample(record.audio[source_rate], source_rate, rate)
-        wave, source_rate = decode(self._files[clip_id])
-        return resample(to_mono(wave), source_rate, rate)
+            source_rate = rate if rate in record.audio else max(record.audio)
+            wave = resample(record.audio[source_rate], source_rate, rate)
+        else:
+            samples, source_rate = decode(self._files[clip_id])
+            wave = resample(to_mono(samples), source_rate, rate)
+        self._source_rates[clip_id] = source_rate
+        self._cache[key] = wave
+        while len(self._cache) > CACHED_CLIPS:
+            self._cache.pop(next(iter(self._cache)))
+        return wave
+
+    def file(self, clip_id: str) -> Path | None:
+        """The audio file of ``clip_id`` (None for records)."""
+        return self._files.get(clip_id)
+
+    def source_rates(self, ids) -> list[int]:
+        """The distinct source rates of ``ids`` seen so far (decoded clips)."""
+        return sorted({self._source_rates[i] for i in ids if i in self._source_rates})
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,13 @@ Metrics (each with its recipe): ``fad_<embedder>`` for any registered embedder (
 paper's ``fad_vggish`` and ``fad_trill`` through TF Hub, ``fad_musicnn`` offline,
 ``fad_leaf``), ``kld_<classifier>`` (``musicnn``'s MTT tagger, or a ``leaf`` AudioSet
 classifier; a convention from ``metrics.kld``) and ``mcc_<joint model>`` (captions from a
-catalog). FAD comes with a seeded bootstrap interval over clips and per-clip scores; KLD
-and MCC with a bootstrap interval of their per-id mean.
+catalog). Names take dashes or underscores; ``offline`` and ``paper`` name sets.
+
+Every model gets each clip decoded once from its source and resampled straight to the
+model's own rate. A system that shares ids with the reference is *paired*: bootstrap
+rounds draw ids once for both sides. One that shares none (a generic reference, as fadtk
+uses) is *unpaired*: FAD runs on each whole set and draws each side on its own, KLD (which
+compares clip with clip) is skipped with a note, MCC scores the system's own ids.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from musiccaps_kit.bench import leaderboard
+from musiccaps_kit.audio import RESAMPLER
+from musiccaps_kit.bench import fadtk, report
 from musiccaps_kit.bench.clips import ClipSet, Pairing, pair, read_system
 from musiccaps_kit.bench.embedders import Embedder, known_embedders, make_embedder
 from musiccaps_kit.bench.embedding_cache import EmbeddingCache, embed_clips
@@ -30,9 +36,9 @@ from musiccaps_kit.bench.metrics.frechet import (
     per_clip_fad,
     sum_stats,
 )
-from musiccaps_kit.bench.metrics.kld import clip_logits, kld
+from musiccaps_kit.bench.metrics.kld import kld
 from musiccaps_kit.bench.metrics.mcc import clip_embedding, mcc
-from musiccaps_kit.bootstrap import percentile_interval
+from musiccaps_kit.bootstrap import METHOD, bootstrap_interval
 from musiccaps_kit.data import catalog
 
 # What each KLD classifier is asked for, over any options the user gave its embedder.
@@ -50,9 +56,12 @@ class BenchSettings:
     bootstrap_rounds: int = 200
     confidence: float = 0.95
     seed: int = 0
-    rate: int = 16000
     batch_size: int = 16
     captions: str = "musiccaps"
+    # fadtk-format statistics (FILE.npz:MODEL) in place of the reference clips for fad_MODEL
+    reference_stats: str | None = None
+    # the joint model --mcc-checkpoint belongs to (for the metric sets)
+    mcc_model: str | None = None
 
 
 @dataclass
@@ -62,6 +71,10 @@ class MetricResult:
     n: int
     recipe: dict[str, Any]
     per_clip: dict[str, float]
+
+
+class Skipped(Exception):
+    """A metric that does not apply to a system (the reason goes into the leaderboard)."""
 
 
 @lru_cache(maxsize=16)
@@ -87,81 +100,116 @@ class _Job:
     label: str
     captions: Mapping[str, str]
 
-    def embed(self, embedder: Embedder, all_reference: bool):
-        """(Cached) frames for reference and system clips, by id.
+    @property
+    def paired(self) -> bool:
+        return bool(self.pairing.common)
 
-        FAD's reference statistics use every reference clip; paired metrics (KLD) only
-        the ids both sides have.
-        """
-        ref_ids = tuple(sorted(self.reference.ids())) if all_reference else self.pairing.common
-        return self.embed_set(embedder, self.reference, ref_ids, "reference"), self.embed_system(
-            embedder
-        )
-
-    def embed_system(self, embedder: Embedder) -> dict[str, np.ndarray]:
-        return self.embed_set(embedder, self.system, self.pairing.common, self.label)
+    @property
+    def system_ids(self) -> tuple[str, ...]:
+        """The system's ids a metric scores: those shared with the reference, or all."""
+        return self.pairing.common if self.paired else tuple(sorted(self.system.ids()))
 
     def embed_set(self, embedder: Embedder, clips: ClipSet, ids, label: str):
+        """(Cached) frames by id: each clip decoded from its source and resampled once,
+        straight to the embedder's rate."""
         cache = EmbeddingCache(self.cache_dir, embedder)
-        rate, batch = self.settings.rate, self.settings.batch_size
-        return embed_clips(cache, clips, ids, rate, label, batch)
+        return embed_clips(cache, clips, ids, embedder.rate, label, self.settings.batch_size)
+
+    def audio_recipe(self, embedder: Embedder, ids_reference, ids_system) -> dict[str, Any]:
+        return {
+            "model_rate": embedder.rate,
+            "source_rates_reference": self.reference.source_rates(ids_reference),
+            "source_rates_system": self.system.source_rates(ids_system),
+            "resampler": RESAMPLER,
+            "path": "decoded once from the source, resampled straight to the model rate",
+        }
+
+    def interval_recipe(self, over: str, paired: bool | None = None) -> dict[str, Any]:
+        s = self.settings
+        paired = self.paired if paired is None else paired
+        how = "ids drawn once for both sides" if paired else "each side drawn on its own"
+        return {
+            "interval": f"{s.confidence:.0%} {METHOD}",
+            "bootstrap": f"{s.bootstrap_rounds} rounds over {over}, {how}, seed {s.seed}",
+            "pairing": "paired" if paired else "unpaired",
+        }
 
 
 def _mean_with_interval(per_id: dict[str, float], settings: BenchSettings):
-    """The mean over ids and its seeded percentile bootstrap interval."""
+    """The mean over ids and its bootstrap interval (ids resampled)."""
     values = np.array(list(per_id.values()))
-    low, high = percentile_interval(
+    estimate = float(values.mean())
+    low, high = bootstrap_interval(
+        estimate,
         lambda draw: values[draw].mean(),
         len(values),
         settings.bootstrap_rounds,
         settings.confidence,
         settings.seed,
     )
-    return float(values.mean()), (float(low), float(high))
+    return estimate, (float(low), float(high))
+
+
+def _fad_reference(name: str, embedder: Embedder, job: _Job, sys_ids: tuple[str, ...]):
+    """The reference side of FAD: (per-clip statistics resampled with the system's ids or
+    on their own, statistics every round shares, the reference ids used, how)."""
+    spec = job.settings.reference_stats
+    if spec and fadtk.parse_spec(spec)[1] == name:
+        return [], fadtk.read(spec, embedder.recipe()), (), spec
+    all_ids = tuple(sorted(job.reference.ids()))
+    frames = job.embed_set(embedder, job.reference, all_ids, "reference")
+    if not job.paired:
+        return [GaussianStats.of(frames[i]) for i in all_ids], None, all_ids, "every clip"
+    # paired: the shared ids are drawn with the system's; the reference's other clips stay
+    others = [GaussianStats.of(frames[i]) for i in sorted(set(all_ids) - set(sys_ids))]
+    shared = [GaussianStats.of(frames[i]) for i in sys_ids]
+    return shared, sum_stats(others) if others else None, all_ids, "every clip"
 
 
 def _fad_metric(name: str, job: _Job) -> MetricResult:
     settings = job.settings
     embedder = _embedder(name, settings.embedder_options.get(name, {}))
-    ref, gen = job.embed(embedder, True)
-    ref_stats = sum_stats([GaussianStats.of(f) for f in ref.values()])
-    clips = {i: GaussianStats.of(f) for i, f in gen.items()}
-    value = fad(ref_stats, sum_stats(list(clips.values())))
-    ci = bootstrap_fad(
-        ref_stats,
-        list(clips.values()),
-        settings.bootstrap_rounds,
-        settings.confidence,
-        settings.seed,
-    )
+    sys_ids = job.system_ids
+    gen = job.embed_set(embedder, job.system, sys_ids, job.label)
+    system = [GaussianStats.of(gen[i]) for i in sys_ids]
+    reference, fixed, ref_ids, source = _fad_reference(name, embedder, job, sys_ids)
+    paired = job.paired and bool(reference) and source == "every clip"
+    parts = reference + ([fixed] if fixed is not None else [])
+    ref_total = sum_stats(parts)
+    value = fad(ref_total, sum_stats(system))
+    rounds, confidence, seed = settings.bootstrap_rounds, settings.confidence, settings.seed
+    ci = bootstrap_fad(reference, system, paired, rounds, confidence, seed, fixed)
     recipe = {
         **embedder.recipe(),
-        "frames_reference": ref_stats.count,
-        "frames_system": sum(c.count for c in clips.values()),
+        "input_audio": job.audio_recipe(embedder, ref_ids, sys_ids),
+        "reference": source,
+        "frames_reference": ref_total.count,
+        "frames_system": sum(c.count for c in system),
         "covariance": "float64, n - 1",
-        "bootstrap": f"{settings.bootstrap_rounds} rounds over clips, seed {settings.seed}",
+        **job.interval_recipe("clips", paired),
     }
-    return MetricResult(value, ci, len(clips), recipe, per_clip_fad(ref_stats, clips))
+    clips = dict(zip(sys_ids, system, strict=True))
+    return MetricResult(value, ci, len(clips), recipe, per_clip_fad(ref_total, clips))
 
 
 def _kld_metric(classifier: str, job: _Job) -> MetricResult:
     settings = job.settings
+    if not job.paired:
+        raise Skipped("KLD compares each clip with the reference clip of its id: no shared ids")
     options = {**settings.embedder_options.get(classifier, {}), **KLD_CLASSIFIERS[classifier]}
     model = _embedder(classifier, options)
-    ref, gen = job.embed(model, False)
-    per_id = kld(
-        {i: clip_logits(v) for i, v in ref.items()},
-        {i: clip_logits(v) for i, v in gen.items()},
-        settings.kl_convention,
-    )
+    ids = job.pairing.common
+    ref = job.embed_set(model, job.reference, ids, "reference")
+    gen = job.embed_set(model, job.system, ids, job.label)
+    per_id = kld(ref, gen, settings.kl_convention)
     value, ci = _mean_with_interval(per_id, settings)
     recipe = {
         **model.recipe(),
+        "input_audio": job.audio_recipe(model, ids, ids),
         "kl": "KL(p_ref || p_gen) per id, mean over ids",
         "kl_convention": settings.kl_convention,
-        "clip_logits": "mean of window logits",
         "eps": 1e-6,
-        "bootstrap": f"{settings.bootstrap_rounds} rounds over ids, seed {settings.seed}",
+        **job.interval_recipe("ids"),
     }
     return MetricResult(value, ci, len(per_id), recipe, per_id)
 
@@ -170,22 +218,24 @@ def _mcc_metric(name: str, job: _Job) -> MetricResult:
     settings = job.settings
     options = settings.embedder_options.get(name, {})
     model: JointModel = _model("joint", name, tuple(sorted(options.items())))
-    ids = job.pairing.common
+    ids = job.system_ids
     lacking = [i for i in ids if not job.captions.get(i)]
     if lacking:
         raise ValueError(
             f"MCC: {len(lacking)} ids of {job.label!r} have no caption in "
             f"{settings.captions!r} (first: {', '.join(lacking[:5])})"
         )
-    audio = {i: clip_embedding(f) for i, f in job.embed_system(model.audio).items()}
+    frames = job.embed_set(model.audio, job.system, ids, job.label)
+    audio = {i: clip_embedding(f) for i, f in frames.items()}
     text = dict(zip(ids, model.text([job.captions[i] for i in ids]), strict=True))
     per_id = mcc(text, audio)
     value, ci = _mean_with_interval(per_id, settings)
     recipe = {
         **model.recipe(),
+        "input_audio": job.audio_recipe(model.audio, (), ids),
         "mcc": "cos(text(caption), mean of the clip's audio window embeddings), mean over ids",
         "captions": settings.captions,
-        "bootstrap": f"{settings.bootstrap_rounds} rounds over ids, seed {settings.seed}",
+        **job.interval_recipe("ids"),
     }
     return MetricResult(value, ci, len(per_id), recipe, per_id)
 
@@ -199,6 +249,55 @@ def known_metrics() -> list[str]:
     )
 
 
+METRIC_SETS = ("offline", "paper")
+
+
+def _local(options: dict[str, Any], key: str) -> bool:
+    value = options.get(key)
+    return bool(value) and Path(str(value)).exists()
+
+
+def resolve_metrics(
+    names: str | tuple[str, ...], settings: BenchSettings
+) -> tuple[tuple[str, ...], list[str]]:
+    """Metric names (dashes or underscores, comma-separated or a tuple) with the named sets
+    expanded, and notes on what a set left out. ``offline``: every metric whose model
+    needs no download (musicnn; LEAF, VGGish, TRILL and the MCC model when they are local
+    files). ``paper``: FAD-TRILL, FAD-VGGish, KLD (LEAF if a checkpoint is given, else
+    musicnn standing in) and MCC (the configured joint model, MuLan by default)."""
+    if isinstance(names, str):
+        names = tuple(n for n in names.split(","))
+    options, notes, out = settings.embedder_options, [], []
+    mcc_model = settings.mcc_model or "mulan"
+    has_mcc = _local(options.get(mcc_model, {}), "checkpoint")
+    for raw in names:
+        name = raw.strip().lower().replace("-", "_")
+        if not name:
+            continue
+        if name == "offline":
+            out += ["fad_musicnn", "kld_musicnn"]
+            if _local(options.get("leaf", {}), "checkpoint"):
+                out += ["fad_leaf", "kld_leaf"]
+            out += [f"fad_{m}" for m in ("vggish", "trill") if _local(options.get(m, {}), "handle")]
+            if settings.mcc_model and has_mcc:
+                out.append(f"mcc_{settings.mcc_model}")
+        elif name == "paper":
+            out += ["fad_trill", "fad_vggish"]
+            if _local(options.get("leaf", {}), "checkpoint"):
+                out.append("kld_leaf")
+            else:
+                out.append("kld_musicnn")
+                notes.append("paper set: kld_musicnn stands in for KLD (no --leaf-checkpoint)")
+            if has_mcc:
+                out.append(f"mcc_{mcc_model}")
+            else:
+                notes.append("paper set: MCC left out (no --mcc-checkpoint)")
+        else:
+            _metric_function(name)
+            out.append(name)
+    return tuple(dict.fromkeys(out)), notes
+
+
 def _metric_function(metric: str):
     """The function and model behind a metric name, checked before any work starts."""
     kind, _, model = metric.partition("_")
@@ -208,7 +307,8 @@ def _metric_function(metric: str):
         return _kld_metric, model
     if kind == "mcc" and model in known_joint_models():
         return _mcc_metric, model
-    raise ValueError(f"unknown metric {metric!r}: known are {', '.join(known_metrics())}")
+    known = ", ".join([*known_metrics(), *METRIC_SETS])
+    raise ValueError(f"unknown metric {metric!r}: known are {known}")
 
 
 def model_options(
@@ -257,9 +357,10 @@ def run_bench(
     cache_dir: str | Path,
 ) -> dict[str, Any]:
     """Compute every metric for every system; missing and extra ids are reported, not hidden."""
-    plan = {metric: _metric_function(metric) for metric in settings.metrics}
+    metrics, notes = resolve_metrics(settings.metrics, settings)
+    plan = {metric: _metric_function(metric) for metric in metrics}
     captions = {}
-    if any(m.startswith("mcc_") for m in settings.metrics):
+    if any(m.startswith("mcc_") for m in metrics):
         captions = {clip.ytid: clip.caption for clip in catalog.load(settings.captions)}
     ref_set = ClipSet(reference)
     if not ref_set.ids():
@@ -267,21 +368,36 @@ def run_bench(
     rows = []
     for name, path in systems.items():
         system = ClipSet(path)
+        if not system.ids():
+            raise ValueError(f"system {name!r} ({path}): no clips found")
         pairing = pair(ref_set, system)
-        if not pairing.common:
-            raise ValueError(f"system {name!r} ({path}) shares no id with the reference")
         job = _Job(ref_set, system, pairing, settings, Path(cache_dir), name, captions)
-        results = {metric: compute(model, job) for metric, (compute, model) in plan.items()}
+        results, skipped = {}, {}
+        for metric, (compute, model) in plan.items():
+            try:
+                results[metric] = compute(model, job)
+            except Skipped as e:
+                skipped[metric] = str(e)
         rows.append(
             {
                 "system": name,
                 "path": str(path),
                 "pairing": pairing,
+                "paired": job.paired,
                 "results": results,
+                "skipped": skipped,
                 "made_by": read_system(path),
+                "clips": system,
             }
         )
-    return {"reference": str(reference), "reference_clips": len(ref_set.ids()), "rows": rows}
+    return {
+        "reference": str(reference),
+        "reference_set": ref_set,
+        "reference_clips": len(ref_set.ids()),
+        "metrics": list(metrics),
+        "notes": notes,
+        "rows": rows,
+    }
 
 
 def bench_to_folder(
@@ -296,4 +412,8 @@ def bench_to_folder(
     report's path."""
     out = Path(out)
     result = run_bench(reference, systems, settings, cache_dir or out / "embeddings")
-    return result, leaderboard.write(result, asdict(settings), out)
+    try:
+        captions = {clip.ytid: clip.caption for clip in catalog.load(settings.captions)}
+    except (OSError, ValueError):
+        captions = {}  # the report then says "no caption"
+    return result, report.write(result, asdict(settings), out, captions)

@@ -12,6 +12,7 @@ from musiccaps_kit.bench.metrics.frechet import GaussianStats, fad
 
 STATS_FILE = "stats.npz"
 RECIPE_FILE = "stats.json"
+FADTK_FILE = "fadtk.npz"
 
 
 def write_recipe(out: str | Path, clips: str | Path, n_clips: int, stats: GaussianStats, recipe):

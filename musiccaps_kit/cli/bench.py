@@ -18,7 +18,10 @@ class MetricsOption(click.Option):
     def get_help_record(self, ctx: click.Context):
         from musiccaps_kit.bench.run import known_metrics
 
-        self.help = f"comma-separated: {', '.join(known_metrics())}"
+        self.help = (
+            f"comma-separated, dashes or underscores: {', '.join(known_metrics())}; or the "
+            "sets offline (no download) and paper (FAD-TRILL, FAD-VGGish, KLD, MCC)"
+        )
         return super().get_help_record(ctx)
 
 
@@ -53,10 +56,11 @@ class MetricsOption(click.Option):
 )
 @click.option(
     "--kl-convention",
-    type=click.Choice(["bernoulli", "softmax"]),
+    type=click.Choice(["bernoulli", "audiocraft", "softmax"]),
     default="bernoulli",
     show_default=True,
-    help="KLD over per-class Bernoullis (multi-label taggers) or a softmax",
+    help="KLD over per-class Bernoullis (multi-label taggers), AudioCraft's per-window "
+    "softmax formula, or a clip-level softmax",
 )
 @click.option("--vggish", default=None, help="VGGish TF Hub handle or SavedModel folder")
 @click.option(
@@ -84,6 +88,17 @@ class MetricsOption(click.Option):
     "`mck train projection` file",
 )
 @click.option("--clap-amodel", default="HTSAT-tiny", show_default=True, help="CLAP audio tower")
+@click.option(
+    "--mcc-model",
+    help="the joint model --mcc-checkpoint belongs to (mulan, projection, clap), for the "
+    "offline and paper metric sets [default for paper: mulan]",
+)
+@click.option(
+    "--reference-stats",
+    metavar="FILE.npz:MODEL",
+    help="fadtk-format statistics (MODEL.mu, MODEL.cov) as fad_MODEL's reference; written by "
+    "mck stats --format fadtk (fadtk's own files are refused: see the README)",
+)
 @click.option(
     "--captions",
     default="musiccaps",
@@ -115,6 +130,8 @@ def bench(
     leaf_checkpoint: str | None,
     mcc_checkpoint: str | None,
     clap_amodel: str,
+    mcc_model: str | None,
+    reference_stats: str | None,
     captions: str,
     batch_size: int,
     bootstrap: int,
@@ -143,6 +160,8 @@ def bench(
     )
     settings = BenchSettings(
         metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
+        mcc_model=mcc_model,
+        reference_stats=reference_stats,
         embedder_options=options,
         kl_convention=kl_convention,
         bootstrap_rounds=bootstrap,
@@ -155,6 +174,8 @@ def bench(
         result, report = clean_errors(
             lambda: bench_to_folder(reference, named, settings, out, cache_dir)
         )
+    for note in result["notes"]:
+        click.echo(f"note: {note}")
     for row in result["rows"]:
         p = row["pairing"]
         if p.missing or p.extra:
@@ -162,6 +183,8 @@ def bench(
                 f"{row['system']}: {len(p.missing)} missing ids, {len(p.extra)} extra "
                 "ids (listed in leaderboard.json)"
             )
+        for metric, why in row["skipped"].items():
+            click.echo(f"{row['system']}: {metric} skipped: {why}")
     click.echo((out / "leaderboard.md").read_text())
     click.echo(f"report: {report}")
 
@@ -223,6 +246,14 @@ def bench_memorization(
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["ours", "fadtk"]),
+    default="ours",
+    show_default=True,
+    help="fadtk: also write OUT/fadtk.npz (EMBEDDER.mu, .cov, .n, .recipe)",
+)
 @click.pass_context
 def stats(
     ctx: click.Context,
@@ -232,6 +263,7 @@ def stats(
     out: Path,
     cache_dir: Path | None,
     batch_size: int,
+    fmt: str,
 ) -> None:
     """Embed a clip set and write its mergeable Fréchet statistics, as a Beam pipeline.
 
@@ -242,8 +274,13 @@ def stats(
 
     options = key_values(embedder_options, "--option")
     cache = cache_dir or out / "embeddings"
-    result = clean_errors(lambda: run(clips, embedder, out, cache, options, batch_size, ctx.args))
+    fadtk_file = fmt == "fadtk"
+    result = clean_errors(
+        lambda: run(clips, embedder, out, cache, options, batch_size, ctx.args, fadtk_file)
+    )
     click.echo(f"{result.count} frames of {result.dims} dims: {out}")
+    if fadtk_file:
+        click.echo(f"fadtk format: {out / 'fadtk.npz'} ({embedder}.mu, {embedder}.cov)")
 
 
 @click.command()

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from musiccaps_kit.bootstrap import percentile_interval
+from musiccaps_kit.bootstrap import METHOD, bootstrap_interval
 from musiccaps_kit.listening.ratings import score_towards, winner
 
 ZERO_METHODS = ("wilcox", "pratt", "zsplit")
@@ -147,7 +147,8 @@ def analyze(
                 t["significant"] = bool(r) and not t["note"]
 
     strengths = bradley_terry(wins)
-    low, high = percentile_interval(
+    low, high = bootstrap_interval(
+        strengths,
         lambda draw: bradley_terry(_win_matrix([rows[k] for k in draw], index)),
         len(rows),
         settings.bootstrap_rounds,
@@ -187,5 +188,6 @@ def analyze(
             "per_test_threshold": settings.alpha / family,
             "sign_test": "scipy.stats.binomtest on wins, ties dropped, two-sided",
             "bradley_terry": "MM algorithm, ties dropped, 0.5 pseudo-wins each way per pair",
+            "interval": f"{METHOD}, ratings resampled, seed {settings.seed}",
         },
     }

@@ -23,7 +23,7 @@ import numpy as np
 from scipy import linalg
 
 from musiccaps_kit.atomic import atomic_path
-from musiccaps_kit.bootstrap import percentile_interval
+from musiccaps_kit.bootstrap import bootstrap_interval
 
 
 class RankDeficientWarning(UserWarning):
@@ -189,26 +189,43 @@ def per_clip_fad(reference: GaussianStats, clips: dict[str, GaussianStats]) -> d
 
 
 def bootstrap_fad(
-    reference: GaussianStats,
-    clips: list[GaussianStats],
+    reference: list[GaussianStats],
+    system: list[GaussianStats],
+    paired: bool,
     rounds: int = 200,
     confidence: float = 0.95,
     seed: int = 0,
+    fixed_reference: GaussianStats | None = None,
 ) -> tuple[float, float]:
-    """A percentile confidence interval of FAD, resampling the evaluated clips with replacement."""
-    n = len(clips)
+    """The interval of FAD (``musiccaps_kit.bootstrap``'s method) from per-clip statistics.
 
-    def statistic(draw: np.ndarray) -> float:
-        counts = np.bincount(draw, minlength=n)
-        total = GaussianStats.empty(reference.dims)
+    Paired: ``reference[i]`` and ``system[i]`` are the same id, and each round draws ids
+    once for both sides (as the metric pairs them); unpaired: each side is drawn on its
+    own. ``fixed_reference`` (reference clips the system lacks, or statistics from a file)
+    joins every round's reference unchanged.
+    """
+    fixed = fixed_reference
+
+    def total(stats: list[GaussianStats], draw: np.ndarray) -> GaussianStats:
+        counts = np.bincount(draw, minlength=len(stats))
+        out = GaussianStats.empty(stats[0].dims)
         for i in np.flatnonzero(counts):
-            c = int(counts[i])
-            total = total + GaussianStats(
-                clips[i].count * c, clips[i].total * c, clips[i].outer * c
-            )
-        return fad(reference, total)
+            c, clip = int(counts[i]), stats[i]
+            out = out + GaussianStats(clip.count * c, clip.total * c, clip.outer * c)
+        return out
 
+    def with_fixed(stats: GaussianStats) -> GaussianStats:
+        return stats if fixed is None else stats + fixed
+
+    def statistic(*draws: np.ndarray) -> float:
+        ref_draw, sys_draw = (draws[0], draws[0]) if paired else draws
+        ref = with_fixed(total(reference, ref_draw)) if reference else fixed
+        return fad(ref, total(system, sys_draw))
+
+    ref_all = with_fixed(sum_stats(reference)) if reference else fixed
+    estimate = fad(ref_all, sum_stats(system))
+    sizes = (len(system),) if paired else (max(len(reference), 1), len(system))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RankDeficientWarning)
-        low, high = percentile_interval(statistic, n, rounds, confidence, seed)
+        low, high = bootstrap_interval(estimate, statistic, sizes, rounds, confidence, seed, 0.0)
     return float(low), float(high)
