@@ -38,8 +38,7 @@ def fad_coverage(
     for e in range(experiments):
         ref = [GaussianStats.of(rng.normal(size=(frames, dims))) for _ in range(clips)]
         gen = [
-            GaussianStats.of(shift + scale * rng.normal(size=(frames, dims)))
-            for _ in range(clips)
+            GaussianStats.of(shift + scale * rng.normal(size=(frames, dims))) for _ in range(clips)
         ]
         estimate = fad(sum_stats(ref), sum_stats(gen))
         low, high = bootstrap_fad(ref, gen, True, rounds, 0.95, seed + e)
@@ -60,7 +59,7 @@ def mean_coverage(experiments: int, rounds: int, ids: int, seed: int = 0) -> flo
     for e in range(experiments):
         values = rng.gamma(2.0, 0.5, ids)  # skewed, like per-id KLD; true mean 1.0
         low, high = bootstrap_interval(
-            values.mean(), lambda d: values[d].mean(), ids, rounds, 0.95, seed + e
+            values.mean(), lambda d, v=values: v[d].mean(), ids, rounds, 0.95, seed + e
         )
         hits += low <= 1.0 <= high
     return hits / experiments

@@ -26,6 +26,7 @@ import apache_beam as beam
 
 from musiccaps_kit.data import schema
 from musiccaps_kit.data.catalog import Catalog, Clip
+from musiccaps_kit.data.folder_lock import FolderLock
 from musiccaps_kit.data.preparation import (
     ClipOutcome,
     PrepareConfig,
@@ -203,13 +204,14 @@ def run(
     options, runner = pipeline_options(beam_args)
     started = time.time()
     watcher = _Progress(catalog, config) if progress and runner is not None else None
-    if watcher:
-        watcher.start()
-    try:
-        with beam.Pipeline(runner=runner, options=options) as pipeline:
-            build(pipeline, catalog, config, started)
-    finally:
+    with FolderLock(config.out_dir, "prepare"):
         if watcher:
-            watcher.stop.set()
-            watcher.join()
-    return read_info(config.out_dir)
+            watcher.start()
+        try:
+            with beam.Pipeline(runner=runner, options=options) as pipeline:
+                build(pipeline, catalog, config, started)
+        finally:
+            if watcher:
+                watcher.stop.set()
+                watcher.join()
+        return read_info(config.out_dir)

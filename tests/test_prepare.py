@@ -236,3 +236,46 @@ def test_realmusic_prepares_every_clip(realmusic, tmp_path):
         assert record.caption == caption_for(by_id[record.id])
         assert len(record.audio[16000]) == 160000 and np.isfinite(record.audio[16000]).all()
     json.dumps(info)  # the description is plain JSON
+
+
+@pytest.mark.parametrize("second", [("--shards", "2"), ("--shards", "1", "--subset", "eval")])
+def test_two_prepares_into_one_folder(tmp_path, www, serve, second):
+    """A second run while the first is alive is refused, naming the first; the folder is
+    the first run's, whole and readable (same or different selections)."""
+    from musiccaps_kit.data.folder_lock import LOCK_FILE
+
+    server = serve(www)
+    ids = [f"goodclip{i:03d}" for i in range(12)]
+    csv_path = _youtube_catalog(tmp_path, ids)
+    out = tmp_path / "out"
+
+    def start(*extra):
+        args = _prepare_args(csv_path, out, server, *extra)
+        return subprocess.Popen(
+            [sys.executable, "-m", "musiccaps_kit.cli", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    first = start("--shards", "3", "--sleep", "0.3")
+    deadline = time.time() + 60
+    while not (out / LOCK_FILE).is_file() or not (out / LOCK_FILE).read_text():
+        assert time.time() < deadline and first.poll() is None
+        time.sleep(0.05)
+    other_out, _ = start(*second).communicate(timeout=120)
+    first_out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, first_out
+    assert f"is in use by another prepare run (pid {first.pid}" in other_out, other_out
+    assert "Traceback" not in other_out
+    info = read_info(out)
+    total = 0
+    for split, entry in info["splits"].items():
+        for shard in entry["shards"]:
+            assert (out / shard["file"]).is_file()
+        records = list(iter_records(out, split))
+        assert len(records) == entry["records"] == len({r.id for r in records})
+        total += len(records)
+    assert total == info["records"] == 12
+    assert {len(e["shards"]) for e in info["splits"].values()} == {3}
+    assert not list(out.glob(".*.tmp"))

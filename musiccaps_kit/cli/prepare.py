@@ -136,6 +136,7 @@ def prepare(
 
     Unknown options (--runner, --project, --setup_file, ...) go to Apache Beam unchanged.
     """
+    from musiccaps_kit.data.folder_lock import FolderBusyError
     from musiccaps_kit.data.preparation import build_config, read_failures, summary_rows
     from musiccaps_kit.pipelines.prepare import run
 
@@ -174,6 +175,9 @@ def prepare(
     click.echo(
         f"preparing {len(cat)} clips of {cat.name} ({subset}) from {config.source} into {out}"
     )
-    info = run(cat, config, beam_args=ctx.args, progress=not quiet)
+    try:
+        info = run(cat, config, beam_args=ctx.args, progress=not quiet)
+    except FolderBusyError as e:
+        raise click.ClickException(str(e)) from None
     print_table(summary_rows(info), f"prepared {info['name']}:")
     click.echo(f"records and dataset_info.json in {out}")

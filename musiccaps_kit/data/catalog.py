@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import io
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -22,6 +23,10 @@ from musiccaps_kit.resources import DEMO_CSV, MUSICCAPS_CSV
 
 HUB_DATASET = "google/MusicCaps"
 REQUIRED_COLUMNS = ("ytid", "start_s", "end_s", "caption")
+# The longest field a catalog CSV may hold (a caption, an aspect list): 1 MiB of text.
+FIELD_LIMIT = 1 << 20
+# The shortest clip a catalog may name: the models' windows are a second or more.
+MIN_CLIP_S = 1.0
 OPTIONAL_COLUMNS = (
     "audioset_positive_labels",
     "aspect_list",
@@ -126,7 +131,7 @@ def parse_row(row: Mapping[str, Any], where: str) -> Clip:
         return CatalogError(f"{where}, column '{column}': {problem}")
 
     for column in REQUIRED_COLUMNS:
-        if row.get(column) in (None, ""):
+        if row.get(column) is None or not str(row[column]).strip():
             raise fail(column, "missing value")
     ytid = str(row["ytid"]).strip()
     if not CLIP_ID_PATTERN.match(ytid):
@@ -135,6 +140,10 @@ def parse_row(row: Mapping[str, Any], where: str) -> Clip:
     end_s = _parse_seconds(row["end_s"], lambda p: fail("end_s", p))
     if end_s <= start_s:
         raise fail("end_s", f"end_s {end_s} is not after start_s {start_s}")
+    if end_s - start_s < MIN_CLIP_S:
+        raise fail(
+            "end_s", f"the clip lasts {end_s - start_s:g} s, under the {MIN_CLIP_S:g} s minimum"
+        )
     return Clip(
         ytid=ytid,
         start_s=start_s,
@@ -227,31 +236,59 @@ def _build(name: str, rows: Iterable[tuple[str, Mapping[str, Any]]], source: str
     return Catalog(name, tuple(clips), source)
 
 
-def load_csv(path: str | Path, name: str | None = None) -> Catalog:
-    """Load any CSV in MusicCaps format; relative ``path`` values resolve against its folder."""
-    path = Path(path)
+def _text_of(path: Path) -> str:
+    """A catalog's text: UTF-8 with or without a byte-order mark; anything else is refused
+    with the line and byte that are not UTF-8 (re-save the file as UTF-8)."""
     try:
-        f = open(path, newline="", encoding="utf-8")
+        data = path.read_bytes()
     except OSError as e:
         raise CatalogError(f"{path}: cannot open catalog: {e.strerror}") from None
-    with f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if missing:
-            raise CatalogError(f"{path}: header lacks column(s) {', '.join(missing)}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise CatalogError(
+            f"{path}: line {line} is not UTF-8 (byte 0x{data[e.start]:02x}); the file may be "
+            "Latin-1 or Windows-1252: re-save it as UTF-8"
+        ) from None
 
-        def rows() -> Iterator[tuple[str, Mapping[str, Any]]]:
-            for i, row in enumerate(reader, start=1):
-                if None in row:
-                    raise CatalogError(
-                        f"{path}: row {i} (line {reader.line_num}): more fields than the header"
-                    )
-                if row.get("path"):
-                    row["path"] = str((path.parent / row["path"]).resolve())
-                yield f"{path}: row {i} (line {reader.line_num})", row
 
-        return _build(name or path.stem, rows(), str(path))
+def load_csv(path: str | Path, name: str | None = None) -> Catalog:
+    """Load any CSV in MusicCaps format (UTF-8, a BOM allowed; fields up to
+    ``FIELD_LIMIT`` characters); relative ``path`` values resolve against its folder."""
+    path = Path(path)
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
+    reader = csv.DictReader(io.StringIO(_text_of(path), newline=""))
+    header = reader.fieldnames or []
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise CatalogError(f"{path}: header lacks column(s) {', '.join(missing)}")
+
+    def rows() -> Iterator[tuple[str, Mapping[str, Any]]]:
+        i = 0
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:
+                raise CatalogError(
+                    f"{path}: row {i + 1} (line {reader.line_num}): {e} (a field may hold "
+                    f"at most {FIELD_LIMIT:,} characters)"
+                ) from None
+            i += 1
+            if None in row:
+                raise CatalogError(
+                    f"{path}: row {i} (line {reader.line_num}): more fields than the header"
+                )
+            if row.get("path"):
+                row["path"] = str((path.parent / row["path"]).resolve())
+            yield f"{path}: row {i} (line {reader.line_num})", row
+
+    catalog = _build(name or path.stem, rows(), str(path))
+    if not len(catalog):
+        raise CatalogError(f"{path}: a header but no rows")
+    return catalog
 
 
 def load_hub(dataset: str = HUB_DATASET, split: str = "train") -> Catalog:

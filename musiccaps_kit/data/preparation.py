@@ -100,6 +100,8 @@ def build_config(
     combination is a ``ValueError`` that says what to change.
     """
     out = Path(out)
+    if not len(cat):
+        raise ValueError(f"{dataset}: the selection has no clips: nothing to prepare")
     if source is None:
         source = "local" if dataset == "demo" else "youtube"
     if source == "local":
@@ -273,6 +275,9 @@ def finalize(
         leftover_tmp = path.name.startswith(".") and path.name.endswith(TMP_SUFFIX)
         if stale_shard or leftover_tmp:
             path.unlink(missing_ok=True)
+    absent = [s["file"] for s in shards if not (out / s["file"]).is_file()]
+    if absent:  # never describe a shard that is not there
+        raise RuntimeError(f"{out}: shards vanished before the run could finish: {absent}")
     info = {
         "name": config.name,
         "schema_version": schema.SCHEMA_VERSION,
