@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,3 +41,25 @@ def write_bytes(path: str | Path, data: bytes) -> None:
 
 def write_text(path: str | Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
+
+
+# A temporary file untouched this long belongs to a run that died (live writes are seconds).
+STALE_TMP_S = 3600.0
+
+
+def remove_stale_temporaries(folder: str | Path, older_than_s: float = STALE_TMP_S) -> int:
+    """Delete ``atomic_path`` temporaries (``.*.tmp``) below ``folder`` that no write has
+    touched for ``older_than_s``: what killed runs left. Returns how many went."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for path in folder.rglob(f".*{TMP_SUFFIX}"):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another run renamed or removed it meanwhile
+            pass
+    return removed

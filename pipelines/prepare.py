@@ -24,6 +24,7 @@ from typing import Any
 
 import apache_beam as beam
 
+from musiccaps_kit.atomic import remove_stale_temporaries
 from musiccaps_kit.data import schema
 from musiccaps_kit.data.catalog import Catalog, Clip
 from musiccaps_kit.data.folder_lock import FolderLock
@@ -205,6 +206,7 @@ def run(
     started = time.time()
     watcher = _Progress(catalog, config) if progress and runner is not None else None
     with FolderLock(config.out_dir, "prepare"):
+        remove_stale_temporaries(config.cache_dir)  # what killed runs left in the cache
         if watcher:
             watcher.start()
         try:

@@ -4,10 +4,12 @@ errors or recorded warnings, caches that recover, and nothing already done lost.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,121 @@ def test_a_folder_lock_names_its_owner_and_dies_with_it(tmp_path):
     with FolderLock(tmp_path, "prepare") as lock:
         assert lock.owner()["pid"] == os.getpid()
     assert (tmp_path / LOCK_FILE).read_text() == ""
+
+
+def _ref_folder(tmp_path, n=4):
+    import shutil
+
+    from musiccaps_kit.resources import DEMO_AUDIO_DIR
+
+    ids = sorted(p.stem for p in DEMO_AUDIO_DIR.glob("*.flac"))[:n]
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    for clip_id in ids:
+        shutil.copy(DEMO_AUDIO_DIR / f"{clip_id}.flac", ref)
+    return ref, ids
+
+
+def test_a_broken_clip_is_named_and_what_came_before_is_kept(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from musiccaps_kit.bench.embedding_cache import ClipError
+    from musiccaps_kit.bench.run import BenchSettings, run_bench
+
+    ref, ids = _ref_folder(tmp_path)
+    sys_dir = tmp_path / "sys"
+    sys_dir.mkdir()
+    for clip_id in ids[:3]:
+        wave, rate = sf.read(ref / f"{clip_id}.flac")
+        sf.write(sys_dir / f"{clip_id}.wav", wave, rate)
+    nan = np.zeros(24000 * 10, dtype=np.float32)
+    nan[100] = np.nan
+    sf.write(sys_dir / f"{ids[3]}.wav", nan, 24000, subtype="FLOAT")
+    settings = BenchSettings(metrics=("fad_musicnn",), bootstrap_rounds=10, batch_size=8)
+    with pytest.raises(ClipError, match=rf"sys: clip {ids[3]} \(.*{ids[3]}.wav\): .*NaN"):
+        run_bench(ref, {"sys": sys_dir}, settings, tmp_path / "cache")
+    # the good clips of the failing batch were embedded one by one and are kept
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 3
+    sf.write(sys_dir / f"{ids[3]}.wav", np.full(8000, 0.1, dtype=np.float32), 16000)
+    with pytest.raises(ClipError, match=rf"clip {ids[3]} .*needs at least 3 s of audio"):
+        run_bench(ref, {"sys": sys_dir}, settings, tmp_path / "cache")
+
+
+def test_odd_files_silent_clips_and_long_clips_are_listed(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from musiccaps_kit.bench.run import BenchSettings, bench_to_folder
+
+    ref, ids = _ref_folder(tmp_path, 6)
+    sys_dir = tmp_path / "sys"
+    sys_dir.mkdir()
+    for clip_id in ids[:4]:
+        wave, rate = sf.read(ref / f"{clip_id}.flac")
+        sf.write(sys_dir / f"{clip_id}.wav", wave, rate)
+    sf.write(sys_dir / f"{ids[4]}.wav", np.zeros(160000, dtype=np.float32), 16000)
+    long, rate = sf.read(ref / f"{ids[5]}.flac")
+    sf.write(sys_dir / f"{ids[5]}.wav", np.tile(long, 30), rate)  # 5 minutes
+    (sys_dir / "notes.txt").write_text("not a clip")
+    sf.write(sys_dir / "bad name!.wav", np.zeros(16000, dtype=np.float32), 16000)
+    settings = BenchSettings(metrics=("fad_musicnn",), bootstrap_rounds=10)
+    with pytest.warns(UserWarning, match=f"{ids[5]} is length"):
+        bench_to_folder(ref, {"sys": sys_dir}, settings, tmp_path / "out")
+    board = json.loads((tmp_path / "out" / "leaderboard.json").read_text())
+    row = board["rows"][0]
+    assert row["ignored_files"] == ["bad name!.wav", "notes.txt"]
+    kinds = {(w["id"], w["kind"]) for w in row["clip_warnings"]}
+    assert kinds == {(ids[4], "silent"), (ids[5], "length")}
+
+
+def test_broken_cache_entries_are_recomputed_and_stale_temporaries_go(tmp_path):
+    import numpy as np
+
+    from musiccaps_kit.atomic import remove_stale_temporaries
+    from musiccaps_kit.bench.embedders import make_embedder
+    from musiccaps_kit.bench.embedding_cache import EmbeddingCache
+
+    embedder = make_embedder("musicnn")
+    wave = np.random.default_rng(0).normal(0, 0.1, 16000 * 4).astype(np.float32)
+    cache = EmbeddingCache(tmp_path, embedder)
+    first = cache(wave, 16000)
+    (entry,) = cache.folder.glob("*.npy")
+    entry.write_bytes(entry.read_bytes()[:40])  # a truncated write
+    with pytest.warns(UserWarning, match=f"{entry}: unreadable embedding cache entry"):
+        again = EmbeddingCache(tmp_path, embedder)(wave, 16000)
+    assert np.array_equal(first, again) and np.array_equal(np.load(entry), first)
+    stale, fresh = cache.folder / ".x.npy.abc.tmp", cache.folder / ".y.npy.def.tmp"
+    stale.write_bytes(b"left by a killed run")
+    fresh.write_bytes(b"another run is writing this")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    EmbeddingCache(tmp_path, embedder)
+    assert not stale.exists() and fresh.exists()
+    assert remove_stale_temporaries(tmp_path, older_than_s=0) == 1
+
+
+def test_a_truncated_clip_cache_entry_is_fetched_again(tmp_path, demo_catalog):
+    from musiccaps_kit.data.preparation import PrepareConfig
+    from musiccaps_kit.pipelines.prepare import run
+    from musiccaps_kit.resources import DEMO_AUDIO_DIR
+
+    cat = demo_catalog.only([c.ytid for c in demo_catalog][:3])
+    config = PrepareConfig(
+        name="demo",
+        out_dir=str(tmp_path / "out"),
+        cache_dir=str(tmp_path / "cache"),
+        source_options={"audio_dir": str(DEMO_AUDIO_DIR)},
+    )
+    first = run(cat, config, progress=False)
+    entry = sorted((tmp_path / "cache" / "clips").glob("*.npz"))[0]
+    entry.write_bytes(entry.read_bytes()[:100])
+    stale = tmp_path / "cache" / "clips" / ".dead.npz.xyz.tmp"
+    stale.write_bytes(b"partial")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    with pytest.warns(UserWarning, match="unreadable cache entry"):
+        again = run(cat, config, progress=False)
+    assert again["records"] == first["records"] == 3 and again["last_run"]["fetched"] == 1
+    assert [s["sha256"] for s in again["splits"]["eval"]["shards"]] == [
+        s["sha256"] for s in first["splits"]["eval"]["shards"]
+    ]
+    assert not stale.exists()

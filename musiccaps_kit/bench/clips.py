@@ -21,6 +21,9 @@ from musiccaps_kit.data.sources.local import AUDIO_EXTENSIONS
 from musiccaps_kit.data.tfrecord import read_record_at, read_records_with_offsets
 
 SYSTEM_JSON = "system.json"
+# files a system folder may hold beside its clips
+SIDECARS = frozenset({SYSTEM_JSON, "failures.csv", "images", "dataset_info.json"})
+SILENT_DBFS = -60.0
 # decoded clips kept per set, by (id, rate): a few metrics on one model rate decode once
 CACHED_CLIPS = 256
 
@@ -34,6 +37,9 @@ class ClipSet:
             raise FileNotFoundError(f"{self.path} is not a folder of clips or records")
         self.is_records = (self.path / DATASET_INFO).is_file()
         self._files: dict[str, Path] = {}
+        # entries that are not a clip named by an id (listed in the leaderboard)
+        self.ignored: list[str] = []
+        self._shape: dict[str, tuple[float, float]] = {}  # id -> (seconds, RMS dBFS)
         self._cache: dict[tuple[str, int], np.ndarray] = {}
         self._source_rates: dict[str, int] = {}
         # Records are indexed by byte offset, not held: a MusicCaps set is gigabytes.
@@ -49,6 +55,8 @@ class ClipSet:
                     if p.stem in self._files:
                         raise ValueError(f"{self.path}: two files for id {p.stem!r}")
                     self._files[p.stem] = p
+                elif not p.name.startswith(".") and p.name not in SIDECARS:
+                    self.ignored.append(p.name)
 
     def ids(self) -> set[str]:
         return set(self._records) | set(self._files)
@@ -69,10 +77,34 @@ class ClipSet:
             samples, source_rate = decode(self._files[clip_id])
             wave = resample(to_mono(samples), source_rate, rate)
         self._source_rates[clip_id] = source_rate
+        rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) if len(wave) else 0.0
+        self._shape[clip_id] = (len(wave) / rate, 20 * np.log10(max(rms, 1e-10)))
         self._cache[key] = wave
         while len(self._cache) > CACHED_CLIPS:
             self._cache.pop(next(iter(self._cache)))
         return wave
+
+    def describe(self, clip_id: str) -> str:
+        """Where a clip comes from, for messages: its file, or its shard and offset."""
+        if clip_id in self._files:
+            return str(self._files[clip_id])
+        shard, offset = self._records[clip_id]
+        return f"{shard} at byte {offset}"
+
+    def warnings(self) -> list[dict[str, str]]:
+        """Clips worth a look among those decoded: silent ones (RMS under -60 dBFS) and
+        length outliers (under half or over twice the set's median duration)."""
+        if not self._shape:
+            return []
+        median = float(np.median([s for s, _ in self._shape.values()]))
+        out = []
+        for clip_id, (seconds, level) in sorted(self._shape.items()):
+            if level < SILENT_DBFS:
+                out.append({"id": clip_id, "kind": "silent", "detail": f"RMS {level:.0f} dBFS"})
+            if not 0.5 * median <= seconds <= 2 * median:
+                detail = f"{seconds:.1f} s against a median of {median:.1f} s"
+                out.append({"id": clip_id, "kind": "length", "detail": detail})
+        return out
 
     def file(self, clip_id: str) -> Path | None:
         """The audio file of ``clip_id`` (None for records)."""

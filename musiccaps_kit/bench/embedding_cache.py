@@ -8,6 +8,7 @@ nothing twice, and a changed file, setting or checkpoint never reuses stale valu
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -15,7 +16,8 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from musiccaps_kit.atomic import atomic_path
+from musiccaps_kit.atomic import atomic_path, remove_stale_temporaries
+from musiccaps_kit.audio import AudioError
 from musiccaps_kit.bench.embedders.base import Embedder
 from musiccaps_kit.data.clip_cache import recipe_key
 
@@ -33,6 +35,22 @@ class EmbeddingCache:
         self.embedder = embedder
         self.folder = Path(root) / recipe_key(embedder.recipe())
         self.hits = self.misses = 0
+        remove_stale_temporaries(self.folder)
+
+    def _read(self, path: Path) -> np.ndarray | None:
+        """A cached entry, or None when it is missing or unreadable (then it is removed
+        with a warning and computed again)."""
+        if not path.is_file():
+            return None
+        try:
+            return np.load(path)
+        except (OSError, ValueError, EOFError) as e:
+            warnings.warn(
+                f"{path}: unreadable embedding cache entry ({e}); computing it again",
+                stacklevel=2,
+            )
+            path.unlink(missing_ok=True)
+            return None
 
     def __call__(self, wave: np.ndarray, rate: int) -> np.ndarray:
         return self.many([wave], rate)[0]
@@ -40,14 +58,15 @@ class EmbeddingCache:
     def many(self, waves: Sequence[np.ndarray], rate: int) -> list[np.ndarray]:
         """Frames for each clip: cached ones read, the others embedded in one batch."""
         paths = [self.folder / f"{audio_key(wave, rate)}.npy" for wave in waves]
-        todo = [i for i, path in enumerate(paths) if not path.is_file()]
+        cached = [self._read(path) for path in paths]
+        todo = [i for i, frames in enumerate(cached) if frames is None]
         self.hits += len(paths) - len(todo)
         self.misses += len(todo)
         computed = dict(zip(todo, self.embedder.batch([waves[i] for i in todo], rate), strict=True))
         for i, frames in computed.items():
             with atomic_path(paths[i]) as tmp, open(tmp, "wb") as f:
                 np.save(f, frames)
-        return [computed[i] if i in computed else np.load(path) for i, path in enumerate(paths)]
+        return [computed[i] if i in computed else cached[i] for i in range(len(paths))]
 
 
 class Clips(Protocol):
@@ -58,16 +77,35 @@ class Clips(Protocol):
     def audio(self, clip_id: str, rate: int) -> np.ndarray: ...
 
 
+class ClipError(ValueError):
+    """A clip that cannot be embedded, named with where it comes from."""
+
+
 def embed_clips(
     cache: EmbeddingCache, clips: Clips, ids: Sequence[str], rate: int, label: str, batch: int
 ) -> dict[str, np.ndarray]:
-    """Frames per id, decoding and embedding ``batch`` clips at a time, with a progress bar."""
+    """Frames per id, decoding and embedding ``batch`` clips at a time, with a progress bar.
+    A clip that fails (undecodable, NaN, too short for the model) stops the run with an
+    error naming its id and file; what was embedded before it stays in the cache."""
     frames: dict[str, np.ndarray] = {}
     desc = f"{label} ({cache.embedder.name})"
     with tqdm(total=len(ids), desc=desc, unit="clip", leave=False) as bar:
         for start in range(0, len(ids), batch):
             chunk = ids[start : start + batch]
-            waves = [clips.audio(i, rate) for i in chunk]
-            frames.update(zip(chunk, cache.many(waves, rate), strict=True))
+            try:
+                waves = [clips.audio(i, rate) for i in chunk]
+                frames.update(zip(chunk, cache.many(waves, rate), strict=True))
+            except (ValueError, AudioError):
+                _name_the_culprit(cache, clips, chunk, rate, label)
+                raise
             bar.update(len(chunk))
     return frames
+
+
+def _name_the_culprit(cache, clips: Clips, chunk, rate: int, label: str) -> None:
+    for clip_id in chunk:
+        try:
+            cache.many([clips.audio(clip_id, rate)], rate)
+        except (ValueError, AudioError) as e:
+            where = clips.describe(clip_id) if hasattr(clips, "describe") else clip_id
+            raise ClipError(f"{label}: clip {clip_id} ({where}): {e}") from None

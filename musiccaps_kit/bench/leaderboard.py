@@ -50,6 +50,9 @@ def to_json(result: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
                 # how the system's clips were made (a baseline adapter's system.json)
                 "made_by": row.get("made_by"),
                 "skipped": row.get("skipped", {}),
+                # files that are not clips, and clips worth a look (silent, odd lengths)
+                "ignored_files": row.get("ignored_files", []),
+                "clip_warnings": row.get("clip_warnings", []),
                 "metrics": {
                     name: {
                         "value": m.value,
@@ -71,6 +74,7 @@ def to_json(result: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
         "created_by": f"musiccaps-kit {__version__}",
         "reference": result["reference"],
         "reference_clips": result["reference_clips"],
+        "reference_warnings": result.get("reference_warnings", []),
         "settings": settings,
         "metrics": list(metrics),
         "notes": result.get("notes", []),

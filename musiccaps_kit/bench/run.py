@@ -15,6 +15,7 @@ compares clip with clip) is skipped with a note, MCC scores the system's own ids
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -388,11 +389,17 @@ def run_bench(
                 "skipped": skipped,
                 "made_by": read_system(path),
                 "clips": system,
+                "ignored_files": system.ignored,
+                "clip_warnings": system.warnings(),
             }
         )
+    for row in rows:
+        for w in row["clip_warnings"]:
+            warnings.warn(f"{row['system']}: {w['id']} is {w['kind']}: {w['detail']}", stacklevel=2)
     return {
         "reference": str(reference),
         "reference_set": ref_set,
+        "reference_warnings": ref_set.warnings(),
         "reference_clips": len(ref_set.ids()),
         "metrics": list(metrics),
         "notes": notes,

@@ -185,6 +185,12 @@ def bench(
             )
         for metric, why in row["skipped"].items():
             click.echo(f"{row['system']}: {metric} skipped: {why}")
+        if row["ignored_files"]:
+            first = ", ".join(row["ignored_files"][:3])
+            click.echo(
+                f"{row['system']}: {len(row['ignored_files'])} files are not clips named by an "
+                f"id and were left out ({first}...; listed in leaderboard.json)"
+            )
     click.echo((out / "leaderboard.md").read_text())
     click.echo(f"report: {report}")
 

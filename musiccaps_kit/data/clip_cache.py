@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +47,21 @@ class ClipCache:
         return self.root / "failures" / f"{self._entry(clip)}.json"
 
     def load(self, clip: Clip) -> Segment | None:
+        """The cached segment, or None; an unreadable entry (a truncated file, say) is
+        removed with a warning, so the clip is made again."""
         path = self.segment_path(clip)
         if not path.is_file():
             return None
-        with np.load(path) as z:
-            meta = json.loads(str(z["meta"]))
-            audio = {int(r): z[f"audio_{r}"] for r in meta["rates"]}
+        try:
+            with np.load(path) as z:
+                meta = json.loads(str(z["meta"]))
+                audio = {int(r): z[f"audio_{r}"] for r in meta["rates"]}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            warnings.warn(
+                f"{path}: unreadable cache entry ({e}); making the clip again", stacklevel=2
+            )
+            path.unlink(missing_ok=True)
+            return None
         return Segment(
             audio,
             meta["source_rate"],
