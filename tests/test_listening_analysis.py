@@ -163,3 +163,56 @@ def test_inconsistent_input_is_a_clear_message(tmp_path):
         main, ["listen", "analyze", "--ratings", str(bad), "--out", str(tmp_path / "o")]
     )
     assert out.exit_code != 0 and "line 3" in out.output
+
+
+def test_all_ties_give_valid_json_and_finite_strengths(tmp_path):
+    ties = _rows({("X", "Y"): (0, 0, 20)})
+    ratings = write_csv(ties, tmp_path / "ties.csv")
+    out = CliRunner().invoke(
+        main, ["listen", "analyze", "--ratings", str(ratings), "--out", str(tmp_path / "o")]
+    )
+    assert out.exit_code == 0, out.output
+    text = (tmp_path / "o" / "listening.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    result = json.loads(text)
+    assert result["bradley_terry"]["X"]["strength"] == result["bradley_terry"]["Y"]["strength"]
+    assert result["bradley_terry"]["X"]["ci"] == [0.5, 0.5]
+    assert np.isfinite(bradley_terry(np.zeros((3, 3)))).all()
+
+
+def test_bad_analysis_inputs_are_refused_clearly(tmp_path):
+    rows = _rows({("X", "Y"): (6, 2, 2)})
+    for row in rows:
+        row["study"] = "s1"
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + (write_csv(rows, tmp_path / "plain.csv")).read_bytes())
+    out = tmp_path / "out"
+    ok = CliRunner().invoke(
+        main, ["listen", "analyze", "--ratings", str(bom), "--study", "s1", "--out", str(out)]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert json.loads((out / "listening.json").read_text())["ratings"] == 10
+    for alpha in ("5", "-1", "0"):
+        bad = CliRunner().invoke(
+            main, ["listen", "analyze", "--ratings", str(bom), "--alpha", alpha, "--out", str(out)]
+        )
+        assert bad.exit_code == 2 and "--alpha" in bad.output
+    with pytest.raises(ValueError, match="alpha must be in"):
+        AnalysisSettings(alpha=5)
+    missing = f"sqlite:///{tmp_path / 'typo.db'}"
+    for args in (
+        ["listen", "analyze", "--ratings", missing, "--out", str(out)],
+        ["listen", "export", "--db", missing, "--out", str(tmp_path / "e.csv")],
+    ):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1 and "no ratings database at" in result.output
+    assert not (tmp_path / "typo.db").exists()
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(
+        "rater,clip_id,source_a,source_b,answer,comments\n"
+        "r1,c1,X,Y,A_strong,ok\nr1,c2,X,Y,A_weak,caf\xe9\n".encode("latin-1")
+    )
+    result = CliRunner().invoke(
+        main, ["listen", "analyze", "--ratings", str(latin), "--out", str(out)]
+    )
+    assert result.exit_code == 1 and f"{latin}: line 3 is not UTF-8" in result.output

@@ -15,11 +15,10 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from waitress.server import create_server
 
 from musiccaps_kit.bench.degrade import degrade_folder
 from musiccaps_kit.cli import main
-from musiccaps_kit.listening.app import create_app, links
+from musiccaps_kit.listening.app import create_app, links, make_server
 from musiccaps_kit.listening.assignment import assign
 from musiccaps_kit.listening.db import RatingRow, TaskRow, export_rows, make_engine
 from musiccaps_kit.listening.ratings import read_csv
@@ -64,7 +63,7 @@ class Served:
         self.study = load_study(study_path)
         self.engine = make_engine(f"sqlite:///{db}")
         self.app = create_app(self.study, self.engine)
-        self.server = create_server(self.app, host="127.0.0.1", port=0, threads=16)
+        self.server = make_server(self.app, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.admin, self.raters = links(self.engine, self.app.config["STUDY_ROW"], self.url)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -398,3 +397,91 @@ def test_mck_listen_serve_prints_links_that_work(folders, tmp_path):
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_hostile_tokens_and_null_origins_are_refused_not_errors(served):
+    link = served.raters[0]
+    base = link.rsplit("/r/", 1)[0]
+    for path in ("/admin/%C3%A9%E2%82%AC", "/admin/\u00e9", "/r/%C3%A9t%C3%A9", "/admin/%ED%A0%80"):
+        assert requests.get(base + path, timeout=10).status_code == 404
+    session = requests.Session()
+    form = _form(session.get(link, timeout=10).text)
+    bad = {**form, "form_token": "\u00e9\u20ac" * 8, "answer": "A_weak"}
+    assert session.post(f"{link}/rate", data=bad, timeout=10).status_code == 403
+    null = session.post(
+        f"{link}/rate", data={**form, "answer": "A_weak"}, headers={"Origin": "null"}, timeout=10
+    )
+    assert null.status_code == 403
+    assert served.ratings() == []
+
+
+def test_the_export_neutralises_spreadsheet_formulas(served, tmp_path):
+    session = requests.Session()
+    link = served.raters[1]
+    hostile = ['=HYPERLINK("http://x")', "+1+1", "-2", "@SUM(A1)", "plain"]
+    for text in hostile:
+        form = _form(session.get(link, timeout=10).text)
+        session.post(
+            f"{link}/rate", data={**form, "answer": "A_weak", "comments": text}, timeout=10
+        )
+    csv_text = requests.get(f"{served.admin}/ratings.csv", timeout=10).text
+    assert "'=HYPERLINK" in csv_text and "'+1+1" in csv_text and "'-2" in csv_text
+    assert "'@SUM(A1)" in csv_text and ",plain" in csv_text
+    assert "\n=" not in csv_text and ",=" not in csv_text
+    stored = sorted(r.comments for r in served.ratings())
+    assert stored == sorted(hostile)  # stored verbatim; only the export is neutralised
+
+
+def test_serve_on_a_taken_port_is_a_clean_error(folders, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            main,
+            ["listen", "serve", "--study", str(_study_file(tmp_path, folders))]
+            + ["--db", f"sqlite:///{tmp_path / 's.db'}", "--port", str(port)],
+        )
+    assert result.exit_code == 1
+    assert f"cannot serve on 127.0.0.1:{port}: Address already in use" in result.output
+    assert "rater:" not in result.output and "Traceback" not in result.output
+
+
+def test_a_crowd_of_raters_on_keep_alive_connections(folders, tmp_path):
+    """200 raters at once, each on its own keep-alive session (as browsers are), rating
+    all their comparisons, one in four double-posting: every rating is stored exactly
+    once, no request fails, within a hard time limit."""
+    served = Served(_study_file(tmp_path, folders, raters=200, per_pair=200), tmp_path / "crowd.db")
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def rate_all(index_link) -> None:
+        index, link = index_link
+        session = requests.Session()
+        mine = []
+        for _ in range(3):
+            page = session.get(link, timeout=60)
+            mine.append(page.status_code)
+            form = _form(page.text)
+            data = {**form, "answer": "B_strong"}
+            posts = 2 if index % 4 == 0 else 1
+            for _ in range(posts):
+                mine.append(session.post(f"{link}/rate", data=data, timeout=60).status_code)
+        with lock:
+            statuses.extend(mine)
+
+    try:
+        started = time.time()
+        with ThreadPoolExecutor(200) as pool:
+            list(pool.map(rate_all, enumerate(served.raters), timeout=180))
+        seconds = time.time() - started
+        ratings = served.ratings()
+        print(f"crowd: {len(statuses)} requests from 200 raters in {seconds:.1f} s")
+        assert len(statuses) == 200 * 3 + 50 * 3 + 200 * 3  # pages, posts, double posts
+        assert all(s < 500 for s in statuses), Counter(statuses)
+        assert len(ratings) == 600 and len({r.task_id for r in ratings}) == 600
+        assert seconds < 180
+    finally:
+        served.close()

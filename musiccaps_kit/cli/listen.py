@@ -19,15 +19,29 @@ def listen() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--base-url", help="how raters reach the server [default: http://HOST:PORT]")
-@click.option("--threads", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=32, show_default=True, help="worker threads"
+)
+@click.option(
+    "--connection-limit",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="open connections at once (browsers keep theirs alive)",
+)
 def listen_serve(
-    study_file: str, db: str, host: str, port: int, base_url: str | None, threads: int
+    study_file: str,
+    db: str,
+    host: str,
+    port: int,
+    base_url: str | None,
+    threads: int,
+    connection_limit: int,
 ) -> None:
     """Serve a study: prints the admin link and one link per rater."""
     from sqlalchemy.exc import SQLAlchemyError
-    from waitress import serve
 
-    from musiccaps_kit.listening.app import create_app, links
+    from musiccaps_kit.listening.app import create_app, links, make_server
     from musiccaps_kit.listening.db import make_engine
     from musiccaps_kit.listening.study import StudyError, load_study
 
@@ -37,12 +51,16 @@ def listen_serve(
         app = create_app(study, engine)
     except (StudyError, ValueError, SQLAlchemyError) as e:
         raise click.ClickException(f"{e}") from None
+    try:
+        server = make_server(app, host, port, threads, connection_limit)
+    except OSError as e:
+        raise click.ClickException(f"cannot serve on {host}:{port}: {e.strerror}") from None
     admin, raters = links(engine, app.config["STUDY_ROW"], base_url or f"http://{host}:{port}")
     click.echo(f"study {study.name}: {len(study.pairs)} pairs x {study.per_pair} comparisons")
     click.echo(f"admin (progress, export): {admin}")
     for link in raters:
         click.echo(f"rater: {link}")
-    serve(app, host=host, port=port, threads=threads)
+    server.run()
 
 
 @listen.command("export")
@@ -54,15 +72,25 @@ def listen_export(db: str, study_name: str | None, out: Path) -> None:
     from musiccaps_kit.listening.db import export_rows, make_engine
     from musiccaps_kit.listening.ratings import write_csv
 
-    rows = export_rows(make_engine(db), study_name)
+    try:
+        rows = export_rows(make_engine(db, must_exist=True), study_name)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
     click.echo(f"{len(rows)} ratings: {write_csv(rows, out)}")
+    click.echo("text cells starting with =, +, -, @ are prefixed with ' (spreadsheet formulas)")
 
 
 @listen.command("analyze")
 @click.option("--ratings", required=True, help="an exported CSV, or a database URL")
 @click.option("--study", "study_name", help="only this study's ratings")
 @click.option("--sources", help="comma-separated source names expected [default: those rated]")
-@click.option("--alpha", type=float, default=0.01, show_default=True)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.01,
+    show_default=True,
+    help="family-wise significance level, in (0, 1)",
+)
 @click.option(
     "--zero-method",
     type=click.Choice(["wilcox", "pratt", "zsplit"]),

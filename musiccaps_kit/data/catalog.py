@@ -20,6 +20,7 @@ from typing import Any
 
 from musiccaps_kit.data.audioset import load_class_map
 from musiccaps_kit.resources import DEMO_CSV, MUSICCAPS_CSV
+from musiccaps_kit.textfiles import read_utf8
 
 HUB_DATASET = "google/MusicCaps"
 REQUIRED_COLUMNS = ("ytid", "start_s", "end_s", "caption")
@@ -236,29 +237,18 @@ def _build(name: str, rows: Iterable[tuple[str, Mapping[str, Any]]], source: str
     return Catalog(name, tuple(clips), source)
 
 
-def _text_of(path: Path) -> str:
-    """A catalog's text: UTF-8 with or without a byte-order mark; anything else is refused
-    with the line and byte that are not UTF-8 (re-save the file as UTF-8)."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise CatalogError(f"{path}: cannot open catalog: {e.strerror}") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise CatalogError(
-            f"{path}: line {line} is not UTF-8 (byte 0x{data[e.start]:02x}); the file may be "
-            "Latin-1 or Windows-1252: re-save it as UTF-8"
-        ) from None
-
-
 def load_csv(path: str | Path, name: str | None = None) -> Catalog:
     """Load any CSV in MusicCaps format (UTF-8, a BOM allowed; fields up to
     ``FIELD_LIMIT`` characters); relative ``path`` values resolve against its folder."""
     path = Path(path)
     csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
-    reader = csv.DictReader(io.StringIO(_text_of(path), newline=""))
+    try:
+        text = read_utf8(path)
+    except OSError as e:
+        raise CatalogError(f"{path}: cannot open catalog: {e.strerror}") from None
+    except ValueError as e:
+        raise CatalogError(str(e)) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = reader.fieldnames or []
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:

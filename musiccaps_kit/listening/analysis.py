@@ -36,6 +36,12 @@ class AnalysisSettings:
     confidence: float = 0.95
     seed: int = 0
 
+    def __post_init__(self):
+        for name in ("alpha", "confidence"):
+            value = getattr(self, name)
+            if not 0 < value < 1:
+                raise ValueError(f"{name} must be in (0, 1), not {value}")
+
 
 def _check(rows: list[dict[str, Any]], sources: Sequence[str] | None) -> list[str]:
     seen = sorted({r["source_a"] for r in rows} | {r["source_b"] for r in rows})
@@ -72,9 +78,12 @@ def bradley_terry(wins: np.ndarray, prior: float = 0.5, iterations: int = 10000)
     w = wins + prior * compared
     games = w + w.T
     p = np.full(len(w), 1 / len(w))
+    if not games.any():  # every comparison a tie: nothing tells the sources apart
+        return p
     for _ in range(iterations):
         denominator = (games / (p[:, None] + p[None, :])).sum(axis=1)
-        updated = w.sum(axis=1) / denominator
+        # a source in no decisive comparison keeps its strength
+        updated = np.where(denominator > 0, w.sum(axis=1) / np.maximum(denominator, 1e-300), p)
         updated /= updated.sum()
         if np.max(np.abs(updated - p)) < 1e-12:
             return updated

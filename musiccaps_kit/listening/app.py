@@ -43,6 +43,12 @@ def form_token(secret: str, rater_token: str, task_id: int) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
+def same_token(given: str, expected: str) -> bool:
+    """Constant-time comparison of the bytes (``compare_digest`` refuses non-ASCII str:
+    a hostile token must be a plain mismatch, never a server error)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
+
+
 def create_app(study: Study, engine: Engine) -> Flask:
     """The app for ``study``, its ratings in ``engine`` (the study is created on first use)."""
     study_row = open_study(engine, study)
@@ -109,7 +115,8 @@ def create_app(study: Study, engine: Engine) -> Flask:
     @app.post("/r/<token>/rate")
     def rate(token: str):
         origin = request.headers.get("Origin")
-        if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+        # a sandboxed or privacy-redirected page sends "null": not our page either
+        if origin and (origin == "null" or urlsplit(origin).netloc != request.host):
             abort(403, "cross-site post refused")
         with Session(engine) as session:
             rater = rater_or_404(session, token)
@@ -118,7 +125,7 @@ def create_app(study: Study, engine: Engine) -> Flask:
             except ValueError:
                 abort(400, "bad task id")
             given = request.form.get("form_token", "")
-            if not hmac.compare_digest(given, form_token(secret, token, task_id)):
+            if not same_token(given, form_token(secret, token, task_id)):
                 abort(403, "invalid form token")
             task = session.get(TaskRow, task_id)
             if task is None or task.rater_id != rater.id:
@@ -168,7 +175,7 @@ def create_app(study: Study, engine: Engine) -> Flask:
         return send_file(path, conditional=True, max_age=0)
 
     def admin_or_404(token: str) -> None:
-        if not hmac.compare_digest(token, secret):
+        if not same_token(token, secret):
             abort(404)
 
     @app.get("/admin/<token>")
@@ -217,3 +224,25 @@ def links(engine: Engine, study_row: StudyRow, base_url: str) -> tuple[str, list
     base = base_url.rstrip("/")
     rater_links = [f"{base}/r/{r.token}" for r in raters_of(engine, study_row.id)]
     return f"{base}/admin/{study_row.admin_token}", rater_links
+
+
+# Sized for a few hundred raters on keep-alive connections (browsers keep them open):
+# waitress' own defaults (100 connections, 4 threads) queue everyone past the 100th.
+THREADS = 32
+CONNECTION_LIMIT = 1000
+
+
+def make_server(
+    app: Flask,
+    host: str,
+    port: int,
+    threads: int = THREADS,
+    connection_limit: int = CONNECTION_LIMIT,
+):
+    """A waitress server bound to ``host:port`` (``OSError`` when the port is taken);
+    ``.run()`` serves, ``.close()`` stops."""
+    from waitress import create_server
+
+    return create_server(
+        app, host=host, port=port, threads=threads, connection_limit=connection_limit
+    )

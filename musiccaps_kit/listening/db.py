@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -25,7 +26,7 @@ from sqlalchemy import (
     event,
     select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -85,9 +86,16 @@ class RatingRow(Base):
     rated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url`` (``sqlite:///ratings.db``, ``postgresql+psycopg://...``)."""
+def make_engine(url: str, must_exist: bool = False) -> Engine:
+    """An engine for ``url`` (``sqlite:///ratings.db``, ``postgresql+psycopg://...``).
+
+    ``must_exist`` (reading ratings: export, analyze) refuses a SQLite file that is not
+    there instead of creating an empty database.
+    """
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if must_exist and database not in (None, "", ":memory:") and not Path(database).is_file():
+            raise ValueError(f"{url}: no ratings database at {database}")
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")

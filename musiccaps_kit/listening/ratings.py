@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from musiccaps_kit.textfiles import read_utf8
+
 # The paper's five points, as shown: strong or weak preference for A, none, for B.
 ANSWERS = ("A_strong", "A_weak", "none", "B_weak", "B_strong")
 ANSWER_LABELS = {
@@ -53,13 +55,26 @@ def winner(row: dict[str, Any]) -> str | None:
     return row["source_a"] if score > 0 else row["source_b"] if score < 0 else None
 
 
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula, prefixed with ``'`` (OWASP's
+    advice for CSV injection); numbers and other cells unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def csv_text(rows: Iterable[dict[str, Any]]) -> str:
-    """Ratings as CSV text, one row each, in ``COLUMNS`` order."""
+    """Ratings as CSV text, one row each, in ``COLUMNS`` order; text cells that start like a
+    formula (=, +, -, @, tab, carriage return) get a leading ``'``."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: row.get(k, "") for k in COLUMNS})
+        writer.writerow({k: neutralise(row.get(k, "")) for k in COLUMNS})
     return buffer.getvalue()
 
 
@@ -73,7 +88,7 @@ def write_csv(rows: Iterable[dict[str, Any]], path: str | Path) -> Path:
 def read_csv(path: str | Path) -> list[dict[str, Any]]:
     """Ratings from an exported CSV; a row with an unknown answer or a missing column is
     an error naming its line."""
-    with open(path, newline="", encoding="utf-8") as f:
+    with io.StringIO(read_utf8(path), newline="") as f:
         reader = csv.DictReader(f)
         needed = {"rater", "clip_id", "source_a", "source_b", "answer"}
         missing = needed - set(reader.fieldnames or ())
@@ -97,6 +112,6 @@ def load_ratings(source: str, study: str | None = None) -> list[dict[str, Any]]:
     if "://" in source:
         from musiccaps_kit.listening.db import export_rows, make_engine
 
-        return export_rows(make_engine(source), study)
+        return export_rows(make_engine(source, must_exist=True), study)
     rows = read_csv(source)
     return [r for r in rows if study is None or r.get("study") == study]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -109,10 +110,21 @@ def plots(result: dict[str, Any], out: Path) -> list[Path]:
     return [fig7, fig8]
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by None: strict JSON, always."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
 def write(result: dict[str, Any], out: str | Path) -> dict[str, Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "listening.json", json.dumps(result, indent=2))
+    write_text(out / "listening.json", json.dumps(finite(result), indent=2, allow_nan=False))
     write_text(out / "listening.md", markdown(result))
     fig7, fig8 = plots(result, out)
     return {
