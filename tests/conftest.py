@@ -6,7 +6,9 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import shutil
 import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,49 @@ def browser():
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server (Debian's ``postgresql`` package; the test command
+    installs it) started with ``pg_ctl`` in a temporary folder on a free loopback port, as
+    the ``postgres`` user when the tests run as root. Yields a URL maker: one fresh
+    database per call."""
+    import socket
+    import subprocess
+    import tempfile
+    import uuid
+
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not bins:
+        pytest.fail("PostgreSQL is not installed: the README's test command installs it (apt)")
+    bindir = bins[-1].parent
+    root = Path(tempfile.mkdtemp(prefix="mck-pg-"))
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(root, "postgres", "postgres")
+    data = root / "data"
+    pg_ctl = [*as_user, str(bindir / "pg_ctl"), "-D", str(data)]
+    run = partial(subprocess.run, check=True, capture_output=True, text=True)
+    run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = "-c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+    run([*pg_ctl, "-o", f"-p {port} -k {root} {settings}", "-l", str(root / "log"), "-w", "start"])
+    base = f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    admin = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+
+    def fresh_database() -> str:
+        import psycopg
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f"CREATE DATABASE {name}")
+        return f"{base}/{name}"
+
+    try:
+        yield fresh_database
+    finally:
+        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -59,9 +59,9 @@ def _study_file(folder: Path, folders: dict, **settings) -> Path:
 
 
 class Served:
-    def __init__(self, study_path: Path, db: Path):
+    def __init__(self, study_path: Path, db_url: str):
         self.study = load_study(study_path)
-        self.engine = make_engine(f"sqlite:///{db}")
+        self.engine = make_engine(db_url)
         self.app = create_app(self.study, self.engine)
         self.server = make_server(self.app, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
@@ -89,9 +89,25 @@ class Served:
             )
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    """A fresh ratings database URL: a SQLite file, or a database on a real PostgreSQL."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_server")()
+    return f"sqlite:///{tmp_path / 'ratings.db'}"
+
+
+@pytest.fixture
+def served_on(folders, tmp_path, database):
+    """The study served on each database."""
+    s = Served(_study_file(tmp_path, folders), database)
+    yield s
+    s.close()
+
+
 @pytest.fixture
 def served(folders, tmp_path):
-    s = Served(_study_file(tmp_path, folders), tmp_path / "ratings.db")
+    s = Served(_study_file(tmp_path, folders), f"sqlite:///{tmp_path / 'ratings.db'}")
     yield s
     s.close()
 
@@ -202,7 +218,8 @@ def test_a_rater_rates_in_a_real_browser(served, browser):
     assert ratings[1].reason == "B follows the caption's tempo"
 
 
-def test_tokens_keep_raters_apart(served):
+def test_tokens_keep_raters_apart(served_on):
+    served = served_on
     first, second = served.raters[0], served.raters[1]
     page = requests.get(second, timeout=10).text
     task_of_second = int(_form(page)["task_id"])
@@ -215,7 +232,8 @@ def test_tokens_keep_raters_apart(served):
     assert requests.get(served.admin, timeout=10).status_code == 200
 
 
-def test_hostile_input_is_stored_safely_or_refused(served, browser, tmp_path):
+def test_hostile_input_is_stored_safely_or_refused(served_on, browser, tmp_path):
+    served = served_on
     from selenium.webdriver.common.by import By
 
     link = served.raters[0]
@@ -298,8 +316,8 @@ def test_hostile_input_is_stored_safely_or_refused(served, browser, tmp_path):
     assert len(served.ratings()) == 2, "the cross-site post stored nothing"
 
 
-def test_many_raters_at_once_lose_and_duplicate_nothing(folders, tmp_path):
-    served = Served(_study_file(tmp_path, folders, raters=12, per_pair=24), tmp_path / "c.db")
+def test_many_raters_at_once_lose_and_duplicate_nothing(folders, tmp_path, database):
+    served = Served(_study_file(tmp_path, folders, raters=12, per_pair=24), database)
     try:
 
         def rate_all(link: str) -> list[int]:
@@ -399,7 +417,8 @@ def test_mck_listen_serve_prints_links_that_work(folders, tmp_path):
         process.wait(10)
 
 
-def test_hostile_tokens_and_null_origins_are_refused_not_errors(served):
+def test_hostile_tokens_and_null_origins_are_refused_not_errors(served_on):
+    served = served_on
     link = served.raters[0]
     base = link.rsplit("/r/", 1)[0]
     for path in ("/admin/%C3%A9%E2%82%AC", "/admin/\u00e9", "/r/%C3%A9t%C3%A9", "/admin/%ED%A0%80"):
@@ -449,28 +468,33 @@ def test_serve_on_a_taken_port_is_a_clean_error(folders, tmp_path):
     assert "rater:" not in result.output and "Traceback" not in result.output
 
 
-def test_a_crowd_of_raters_on_keep_alive_connections(folders, tmp_path):
+def test_a_crowd_of_raters_on_keep_alive_connections(folders, tmp_path, database):
     """200 raters at once, each on its own keep-alive session (as browsers are), rating
     all their comparisons, one in four double-posting: every rating is stored exactly
     once, no request fails, within a hard time limit."""
-    served = Served(_study_file(tmp_path, folders, raters=200, per_pair=200), tmp_path / "crowd.db")
+    served = Served(_study_file(tmp_path, folders, raters=200, per_pair=200), database)
     statuses: list[int] = []
     lock = threading.Lock()
+    # every rater holds its connection open while the others rate, as a browser tab does
+    everyone_in, everyone_done = threading.Barrier(200, timeout=90), threading.Barrier(200)
 
     def rate_all(index_link) -> None:
         index, link = index_link
         session = requests.Session()
-        mine = []
-        for _ in range(3):
-            page = session.get(link, timeout=60)
-            mine.append(page.status_code)
-            form = _form(page.text)
-            data = {**form, "answer": "B_strong"}
-            posts = 2 if index % 4 == 0 else 1
-            for _ in range(posts):
+        page = session.get(link, timeout=60)
+        mine = [page.status_code]
+        everyone_in.wait()
+        for task in range(3):
+            if task:
+                page = session.get(link, timeout=60)
+                mine.append(page.status_code)
+            data = {**_form(page.text), "answer": "B_strong"}
+            for _ in range(2 if index % 4 == 0 else 1):
                 mine.append(session.post(f"{link}/rate", data=data, timeout=60).status_code)
         with lock:
             statuses.extend(mine)
+        everyone_done.wait(timeout=90)
+        session.close()
 
     try:
         started = time.time()
@@ -478,7 +502,8 @@ def test_a_crowd_of_raters_on_keep_alive_connections(folders, tmp_path):
             list(pool.map(rate_all, enumerate(served.raters), timeout=180))
         seconds = time.time() - started
         ratings = served.ratings()
-        print(f"crowd: {len(statuses)} requests from 200 raters in {seconds:.1f} s")
+        kind = database.split(":")[0]
+        print(f"crowd ({kind}): {len(statuses)} requests from 200 raters in {seconds:.1f} s")
         assert len(statuses) == 200 * 3 + 50 * 3 + 200 * 3  # pages, posts, double posts
         assert all(s < 500 for s in statuses), Counter(statuses)
         assert len(ratings) == 600 and len({r.task_id for r in ratings}) == 600

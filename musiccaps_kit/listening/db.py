@@ -107,7 +107,8 @@ def make_engine(url: str, must_exist: bool = False) -> Engine:
             cursor.close()
 
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        # one connection per server thread (``app.THREADS``), with room for bursts
+        engine = create_engine(url, pool_pre_ping=True, pool_size=32, max_overflow=32)
     Base.metadata.create_all(engine)
     return engine
 
