@@ -85,8 +85,9 @@ def test_fad_inf_bootstrap_and_per_clip_are_seeded_and_sensible():
     assert inf1.value < fad(ref, sum_stats(clips))
     assert inf1.slope > 0
     assert abs(inf1.value - dims * 0.25) < 0.5  # true distance: |0.5|^2 per dimension
-    low, high = bootstrap_fad(ref, clips, rounds=50, seed=3)
-    assert (low, high) == bootstrap_fad(ref, clips, rounds=50, seed=3)
+    # the reference as fixed statistics (as from a file); the clips resampled
+    low, high = bootstrap_fad([], clips, False, rounds=50, seed=3, fixed_reference=ref)
+    assert (low, high) == bootstrap_fad([], clips, False, rounds=50, seed=3, fixed_reference=ref)
     assert low < fad(ref, sum_stats(clips)) < high
     scores = per_clip_fad(ref, {f"c{i}": c for i, c in enumerate(clips[:3])})
     assert set(scores) == {"c0", "c1", "c2"} and all(v > 0 for v in scores.values())
