@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musiccaps_kit.data.records import iter_records, read_info
 from musiccaps_kit.models.tokens import (
     ACOUSTIC,
     MELODY,
@@ -38,6 +37,9 @@ class ClipBank:
     """Waveforms (at ``rate``) and captions of a record set, held in memory."""
 
     def __init__(self, records: str | Path, rate: int, splits: tuple[str, ...] = ("train",)):
+        # imported here: the GPU check builds banks in memory, without the records stack
+        from musiccaps_kit.data.records import iter_records, read_info
+
         info = read_info(records)
         if rate not in info["recipe"]["segment"]["rates"]:
             raise ValueError(f"{records} has no audio at {rate} Hz: prepare with --rates {rate}")
@@ -86,6 +88,8 @@ class TokenBank:
     """Token streams of a record set's train split, held in memory."""
 
     def __init__(self, records: str | Path, split: str = "train"):
+        from musiccaps_kit.data.records import iter_records, read_info
+
         info = read_info(records)
         recipe = info["recipe"]["tokenizer"]
         missing = set(REQUIRED_STREAMS) - set(recipe.get("token_names", []))

@@ -12,8 +12,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-import soxr
 
 RESAMPLER = "soxr-HQ"
 DEFAULT_RATES = (16000, 24000)
@@ -55,6 +53,8 @@ class Segment:
 
 def decode(path: str | Path) -> tuple[np.ndarray, int]:
     """Decode a whole file to float32 ``[channels, samples]`` and its sample rate."""
+    import soundfile as sf  # imported here: the GPU check runs without the audio stack
+
     path = Path(path)
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
@@ -100,6 +100,8 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     """Resample a mono float32 signal with libsoxr HQ (identity when the rates match)."""
     if rate_in == rate_out:
         return audio.astype(np.float32, copy=False)
+    import soxr  # imported here: the GPU check runs without the audio stack
+
     return soxr.resample(audio, rate_in, rate_out, quality="HQ").astype(np.float32, copy=False)
 
 

@@ -7,6 +7,7 @@ A folder a baseline adapter made also holds ``system.json``: how its clips were 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,28 @@ class ClipSet:
         while len(self._cache) > CACHED_CLIPS:
             self._cache.pop(next(iter(self._cache)))
         return wave
+
+    def fingerprint(self, clip_id: str) -> str:
+        """Identifies the clip's source bytes without reading them: path (or shard and
+        offset), size and modification time. A cache may key decoded results by it."""
+        if clip_id in self._files:
+            path, where = self._files[clip_id], ""
+        else:
+            path, offset = self._records[clip_id]
+            where = f"@{offset}"
+        st = path.stat()
+        text = f"{path.resolve()}{where}|{st.st_size}|{st.st_mtime_ns}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def shape(self, clip_id: str) -> dict[str, float]:
+        """What decoding learnt of a clip: source rate, seconds, RMS level."""
+        seconds, level = self._shape[clip_id]
+        return {"source_rate": self._source_rates[clip_id], "seconds": seconds, "level": level}
+
+    def remember(self, clip_id: str, shape: dict[str, float]) -> None:
+        """Take ``shape`` from a cache instead of decoding the clip."""
+        self._source_rates[clip_id] = int(shape["source_rate"])
+        self._shape[clip_id] = (shape["seconds"], shape["level"])
 
     def describe(self, clip_id: str) -> str:
         """Where a clip comes from, for messages: its file, or its shard and offset."""

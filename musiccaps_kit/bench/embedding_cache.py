@@ -3,11 +3,14 @@
 The key of a clip's embedding is sha256(waveform bytes and rate) under a folder named by
 the hash of the embedder's recipe, which includes its weights checksum: a rerun computes
 nothing twice, and a changed file, setting or checkpoint never reuses stale values.
+An index maps a source's fingerprint (path, size, modification time) and rate to that
+key, so a rerun does not even decode the clips it has seen.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,10 +19,11 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from musiccaps_kit.atomic import atomic_path, remove_stale_temporaries
+from musiccaps_kit.atomic import atomic_path, remove_stale_temporaries, write_text
 from musiccaps_kit.audio import AudioError
 from musiccaps_kit.bench.embedders.base import Embedder
 from musiccaps_kit.data.clip_cache import recipe_key
+from musiccaps_kit.timing import Timings
 
 
 def audio_key(wave: np.ndarray, rate: int) -> str:
@@ -36,6 +40,28 @@ class EmbeddingCache:
         self.folder = Path(root) / recipe_key(embedder.recipe())
         self.hits = self.misses = 0
         remove_stale_temporaries(self.folder)
+
+    def _index(self, fingerprint: str, rate: int) -> Path:
+        return self.folder / "index" / f"{fingerprint}-{rate}.json"
+
+    def lookup(self, fingerprint: str, rate: int) -> tuple[np.ndarray, dict] | None:
+        """The frames and the clip's shape for a source seen before, without decoding it."""
+        index = self._index(fingerprint, rate)
+        if not index.is_file():
+            return None
+        try:
+            entry = json.loads(index.read_text())
+        except ValueError:
+            return None
+        frames = self._read(self.folder / f"{entry['key']}.npy")
+        if frames is None:
+            return None
+        self.hits += 1
+        return frames, entry["shape"]
+
+    def remember(self, fingerprint: str, rate: int, wave: np.ndarray, shape: dict) -> None:
+        entry = {"key": audio_key(wave, rate), "shape": shape}
+        write_text(self._index(fingerprint, rate), json.dumps(entry))
 
     def _read(self, path: Path) -> np.ndarray | None:
         """A cached entry, or None when it is missing or unreadable (then it is removed
@@ -82,22 +108,46 @@ class ClipError(ValueError):
 
 
 def embed_clips(
-    cache: EmbeddingCache, clips: Clips, ids: Sequence[str], rate: int, label: str, batch: int
+    cache: EmbeddingCache,
+    clips: Clips,
+    ids: Sequence[str],
+    rate: int,
+    label: str,
+    batch: int,
+    timings: Timings | None = None,
 ) -> dict[str, np.ndarray]:
     """Frames per id, decoding and embedding ``batch`` clips at a time, with a progress bar.
+    Clips seen before (same source file, same rate) come from the cache without decoding.
     A clip that fails (undecodable, NaN, too short for the model) stops the run with an
     error naming its id and file; what was embedded before it stays in the cache."""
+    timings = timings or Timings()
     frames: dict[str, np.ndarray] = {}
+    indexed = hasattr(clips, "fingerprint")
     desc = f"{label} ({cache.embedder.name})"
     with tqdm(total=len(ids), desc=desc, unit="clip", leave=False) as bar:
         for start in range(0, len(ids), batch):
-            chunk = ids[start : start + batch]
+            chunk = list(ids[start : start + batch])
+            prints = {i: clips.fingerprint(i) for i in chunk} if indexed else {}
+            todo = []
+            with timings.phase("cache reads"):
+                for clip_id in chunk:
+                    found = cache.lookup(prints[clip_id], rate) if indexed else None
+                    if found is None:
+                        todo.append(clip_id)
+                    else:
+                        frames[clip_id] = found[0]
+                        clips.remember(clip_id, found[1])
             try:
-                waves = [clips.audio(i, rate) for i in chunk]
-                frames.update(zip(chunk, cache.many(waves, rate), strict=True))
+                with timings.phase("decode"):
+                    waves = [clips.audio(i, rate) for i in todo]
+                with timings.phase("embed"):
+                    frames.update(zip(todo, cache.many(waves, rate), strict=True))
             except (ValueError, AudioError):
-                _name_the_culprit(cache, clips, chunk, rate, label)
+                _name_the_culprit(cache, clips, todo, rate, label)
                 raise
+            if indexed:
+                for clip_id, wave in zip(todo, waves, strict=True):
+                    cache.remember(prints[clip_id], rate, wave, clips.shape(clip_id))
             bar.update(len(chunk))
     return frames
 

@@ -41,6 +41,7 @@ from musiccaps_kit.bench.metrics.kld import kld
 from musiccaps_kit.bench.metrics.mcc import clip_embedding, mcc
 from musiccaps_kit.bootstrap import METHOD, bootstrap_interval
 from musiccaps_kit.data import catalog
+from musiccaps_kit.timing import Timings
 
 # What each KLD classifier is asked for, over any options the user gave its embedder.
 KLD_CLASSIFIERS = {
@@ -100,6 +101,7 @@ class _Job:
     cache_dir: Path
     label: str
     captions: Mapping[str, str]
+    timings: Timings = field(default_factory=Timings)
 
     @property
     def paired(self) -> bool:
@@ -114,7 +116,8 @@ class _Job:
         """(Cached) frames by id: each clip decoded from its source and resampled once,
         straight to the embedder's rate."""
         cache = EmbeddingCache(self.cache_dir, embedder)
-        return embed_clips(cache, clips, ids, embedder.rate, label, self.settings.batch_size)
+        batch = self.settings.batch_size
+        return embed_clips(cache, clips, ids, embedder.rate, label, batch, self.timings)
 
     def audio_recipe(self, embedder: Embedder, ids_reference, ids_system) -> dict[str, Any]:
         return {
@@ -136,18 +139,20 @@ class _Job:
         }
 
 
-def _mean_with_interval(per_id: dict[str, float], settings: BenchSettings):
+def _mean_with_interval(per_id: dict[str, float], job: _Job):
     """The mean over ids and its bootstrap interval (ids resampled)."""
+    settings = job.settings
     values = np.array(list(per_id.values()))
     estimate = float(values.mean())
-    low, high = bootstrap_interval(
-        estimate,
-        lambda draw: values[draw].mean(),
-        len(values),
-        settings.bootstrap_rounds,
-        settings.confidence,
-        settings.seed,
-    )
+    with job.timings.phase("bootstrap"):
+        low, high = bootstrap_interval(
+            estimate,
+            lambda draw: values[draw].mean(),
+            len(values),
+            settings.bootstrap_rounds,
+            settings.confidence,
+            settings.seed,
+        )
     return estimate, (float(low), float(high))
 
 
@@ -175,11 +180,15 @@ def _fad_metric(name: str, job: _Job) -> MetricResult:
     system = [GaussianStats.of(gen[i]) for i in sys_ids]
     reference, fixed, ref_ids, source = _fad_reference(name, embedder, job, sys_ids)
     paired = job.paired and bool(reference) and source == "every clip"
-    parts = reference + ([fixed] if fixed is not None else [])
-    ref_total = sum_stats(parts)
-    value = fad(ref_total, sum_stats(system))
+    with job.timings.phase("statistics"):
+        parts = reference + ([fixed] if fixed is not None else [])
+        ref_total = sum_stats(parts)
+        value = fad(ref_total, sum_stats(system))
+        clips = dict(zip(sys_ids, system, strict=True))
+        per_clip = per_clip_fad(ref_total, clips)
     rounds, confidence, seed = settings.bootstrap_rounds, settings.confidence, settings.seed
-    ci = bootstrap_fad(reference, system, paired, rounds, confidence, seed, fixed)
+    with job.timings.phase("bootstrap"):
+        ci = bootstrap_fad(reference, system, paired, rounds, confidence, seed, fixed)
     recipe = {
         **embedder.recipe(),
         "input_audio": job.audio_recipe(embedder, ref_ids, sys_ids),
@@ -189,8 +198,7 @@ def _fad_metric(name: str, job: _Job) -> MetricResult:
         "covariance": "float64, n - 1",
         **job.interval_recipe("clips", paired),
     }
-    clips = dict(zip(sys_ids, system, strict=True))
-    return MetricResult(value, ci, len(clips), recipe, per_clip_fad(ref_total, clips))
+    return MetricResult(value, ci, len(clips), recipe, per_clip)
 
 
 def _kld_metric(classifier: str, job: _Job) -> MetricResult:
@@ -202,8 +210,9 @@ def _kld_metric(classifier: str, job: _Job) -> MetricResult:
     ids = job.pairing.common
     ref = job.embed_set(model, job.reference, ids, "reference")
     gen = job.embed_set(model, job.system, ids, job.label)
-    per_id = kld(ref, gen, settings.kl_convention)
-    value, ci = _mean_with_interval(per_id, settings)
+    with job.timings.phase("statistics"):
+        per_id = kld(ref, gen, settings.kl_convention)
+    value, ci = _mean_with_interval(per_id, job)
     recipe = {
         **model.recipe(),
         "input_audio": job.audio_recipe(model, ids, ids),
@@ -230,7 +239,7 @@ def _mcc_metric(name: str, job: _Job) -> MetricResult:
     audio = {i: clip_embedding(f) for i, f in frames.items()}
     text = dict(zip(ids, model.text([job.captions[i] for i in ids]), strict=True))
     per_id = mcc(text, audio)
-    value, ci = _mean_with_interval(per_id, settings)
+    value, ci = _mean_with_interval(per_id, job)
     recipe = {
         **model.recipe(),
         "input_audio": job.audio_recipe(model.audio, (), ids),
@@ -356,8 +365,10 @@ def run_bench(
     systems: dict[str, str | Path],
     settings: BenchSettings,
     cache_dir: str | Path,
+    timings: Timings | None = None,
 ) -> dict[str, Any]:
     """Compute every metric for every system; missing and extra ids are reported, not hidden."""
+    timings = timings or Timings()
     metrics, notes = resolve_metrics(settings.metrics, settings)
     plan = {metric: _metric_function(metric) for metric in metrics}
     captions = {}
@@ -372,7 +383,7 @@ def run_bench(
         if not system.ids():
             raise ValueError(f"system {name!r} ({path}): no clips found")
         pairing = pair(ref_set, system)
-        job = _Job(ref_set, system, pairing, settings, Path(cache_dir), name, captions)
+        job = _Job(ref_set, system, pairing, settings, Path(cache_dir), name, captions, timings)
         results, skipped = {}, {}
         for metric, (compute, model) in plan.items():
             try:
@@ -400,6 +411,7 @@ def run_bench(
         "reference": str(reference),
         "reference_set": ref_set,
         "reference_warnings": ref_set.warnings(),
+        "timings": timings.seconds,
         "reference_clips": len(ref_set.ids()),
         "metrics": list(metrics),
         "notes": notes,
@@ -418,9 +430,13 @@ def bench_to_folder(
     ``out``; the embedding cache defaults to ``out/embeddings``. Returns the result and the
     report's path."""
     out = Path(out)
-    result = run_bench(reference, systems, settings, cache_dir or out / "embeddings")
-    try:
-        captions = {clip.ytid: clip.caption for clip in catalog.load(settings.captions)}
-    except (OSError, ValueError):
-        captions = {}  # the report then says "no caption"
-    return result, report.write(result, asdict(settings), out, captions)
+    timings = Timings()
+    result = run_bench(reference, systems, settings, cache_dir or out / "embeddings", timings)
+    with timings.phase("report"):
+        try:
+            captions = {clip.ytid: clip.caption for clip in catalog.load(settings.captions)}
+        except (OSError, ValueError):
+            captions = {}  # the report then says "no caption"
+        path = report.write(result, asdict(settings), out, captions)
+    result["timing_summary"] = timings.summary()
+    return result, path

@@ -193,6 +193,7 @@ def bench(
             )
     click.echo((out / "leaderboard.md").read_text())
     click.echo(f"report: {report}")
+    click.echo(result["timing_summary"])
 
 
 @bench.command("memorization")

@@ -1,0 +1,197 @@
+"""One-command GPU check of the cascade: a few training steps of the small presets of the
+codec, the semantic tokenizer, MuLan and the stages (bf16 autocast on CUDA), then
+generation with and without the KV cache.
+
+    PYTHONPATH=. python -m benchmarks.gpu_check [--preset small] [--steps 30] [--device cuda]
+
+Per model it prints the step time (after a warm-up step), samples (or tokens) per second,
+peak GPU memory, the model FLOPs of one step (PyTorch's FlopCounterMode on forward and
+backward) and an MFU estimate against ``--peak-tflops`` (989: an H100/H200's dense bf16).
+It brings its own data (synthetic audio: chirps and noise; random tokens for the stages):
+speed does not depend on what is learnt. It imports no TensorFlow, Beam, soundfile, soxr
+or record reader, so it runs from the source tree on a machine with only torch and numpy.
+``--device cpu --steps 2`` runs it anywhere (the tests do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from musiccaps_kit.models.records import Batch, ClipBank, TokenBank
+from musiccaps_kit.models.stage import StageConfig, StageTransformer, generate
+from musiccaps_kit.models.tokens import Vocabulary
+from musiccaps_kit.models.training.loop import draw_batch, load_preset
+from musiccaps_kit.models.training.tasks import make_task
+
+TEXT_DIMS = 384  # all-MiniLM-L6-v2's sentence vectors, stood in for by random ones
+
+
+def synthetic_bank(rate: int, clips: int, seconds: float, seed: int = 0) -> ClipBank:
+    """A clip bank in memory: chirps over noise, one caption each."""
+    rng = np.random.default_rng(seed)
+    bank = ClipBank.__new__(ClipBank)
+    t = np.arange(int(seconds * rate)) / rate
+    bank.rate = rate
+    bank.waves = [
+        (
+            0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t * (1 + t)) + 0.05 * rng.normal(size=t.size)
+        ).astype(np.float32)
+        for i in range(clips)
+    ]
+    bank.captions = [f"caption {i % 8}" for i in range(clips)]
+    bank.ids = [f"clip{i:03d}" for i in range(clips)]
+    return bank
+
+
+def synthetic_tokens(clips: int, seconds: float, vocab: Vocabulary, seed: int = 0) -> TokenBank:
+    rng = np.random.default_rng(seed)
+    bank = TokenBank.__new__(TokenBank)
+    frames = int(seconds * 25)
+    bank.items = [
+        (
+            rng.integers(0, vocab.mulan_codebook, vocab.mulan_levels),
+            rng.integers(0, vocab.semantic, frames),
+            rng.integers(0, vocab.acoustic_codebook, (2 * frames, vocab.acoustic_levels)),
+            f"caption {i}",
+            f"clip{i:03d}",
+        )
+        for i in range(clips)
+    ]
+    bank.melody = None
+    bank.recipe = {
+        "vocabulary": {
+            "mulan": {"levels": vocab.mulan_levels, "codebook": vocab.mulan_codebook},
+            "semantic": {"levels": 1, "codebook": vocab.semantic},
+            "acoustic": {
+                "levels": vocab.acoustic_levels,
+                "codebook": vocab.acoustic_codebook,
+                "coarse_levels": vocab.coarse_levels,
+            },
+        },
+        "token_names": ["acoustic", "semantic", "mulan"],
+    }
+    return bank
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _step_flops(task, batch, step: int) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        task.train_step(batch, step)
+    return float(counter.get_total_flops())
+
+
+def check_model(kind: str, preset: str, steps: int, device: torch.device, peak: float):
+    config = load_preset(kind, preset)
+    train = {**config["train"], "steps": steps, "disc_start": 0}
+    torch.manual_seed(0)
+    task = make_task(kind, config["model"], train, device, 1)
+    if kind == "stages":
+        vocab = Vocabulary(12, 64, 512, 8, 256, 4)
+        bank = synthetic_tokens(16, 10.0, vocab)
+        unit = "tokens"
+    else:
+        clip_s = max(train["crop_s"] * 1.5, 2.0)
+        bank = synthetic_bank(task.rate, 16, clip_s)
+        unit = "samples"
+    if kind == "mulan":  # random sentence vectors: the check must not need the text model
+        task.bank = bank
+        rng = torch.Generator().manual_seed(0)
+        task.sentences = {c: torch.randn(TEXT_DIMS, generator=rng) for c in set(bank.captions)}
+    else:
+        task.prepare(bank)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    batch = draw_batch(task, bank, train, 0)
+    task.train_step(batch, 0)  # warm-up (k-means starts, allocator, kernels)
+    flops = _step_flops(task, draw_batch(task, bank, train, 1), 1)
+    _sync(device)
+    start = time.perf_counter()
+    for step in range(2, steps + 2):
+        task.train_step(draw_batch(task, bank, train, step), step)
+    _sync(device)
+    seconds = (time.perf_counter() - start) / steps
+    if isinstance(batch, Batch):
+        items = batch.audio.shape[0] * batch.audio.shape[1]
+    else:
+        items = sum(sequence.numel() for sequence, _ in batch.values())
+    peak_memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0
+    mfu = flops / seconds / (peak * 1e12) if device.type == "cuda" else None
+    return {
+        "model": kind,
+        "preset": preset,
+        "step_s": seconds,
+        f"{unit}_per_s": items / seconds,
+        "peak_memory_gib": peak_memory,
+        "flops_per_step": flops,
+        "mfu": mfu,
+    }
+
+
+def check_generation(device: torch.device, tokens: int) -> dict[str, float]:
+    torch.manual_seed(0)
+    config = StageConfig(vocab=8192, dim=512, layers=8, heads=8, ff=2048, dropout=0.0)
+    model = StageTransformer(config).to(device).eval()
+    prefix = torch.randint(0, 100, (1, 12), device=device)
+    ranges = [(4096, 8192)]
+    rates = {}
+    for use_cache in (True, False):
+        generate(model, prefix, 4, ranges, use_cache=use_cache)
+        _sync(device)
+        start = time.perf_counter()
+        generate(model, prefix, tokens, ranges, 0.0, use_cache=use_cache)
+        _sync(device)
+        rates["cache" if use_cache else "no_cache"] = tokens / (time.perf_counter() - start)
+    return {
+        "tokens": tokens,
+        "tokens_per_s_cache": rates["cache"],
+        "tokens_per_s_no_cache": rates["no_cache"],
+        "cache_speed_up": rates["cache"] / rates["no_cache"],
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--peak-tflops", type=float, default=989.0)
+    parser.add_argument("--tokens", type=int, default=500)
+    parser.add_argument("--models", default="codec,semantic,mulan,stages")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"device: {name}, torch {torch.__version__}, preset {args.preset}, {args.steps} steps")
+    report = {"device": name, "models": [], "generation": None}
+    for kind in args.models.split(","):
+        r = check_model(kind, args.preset, args.steps, device, args.peak_tflops)
+        report["models"].append(r)
+        rate = next(k for k in r if k.endswith("_per_s"))
+        mfu = "n/a" if r["mfu"] is None else f"{r['mfu']:.1%}"
+        print(
+            f"{kind:9s} step {r['step_s'] * 1e3:8.1f} ms  {r[rate]:12,.0f} {rate.replace('_', ' ')}"
+            f"  peak {r['peak_memory_gib']:6.2f} GiB  {r['flops_per_step'] / 1e9:9.1f} GFLOP/step"
+            f"  MFU {mfu}"
+        )
+    report["generation"] = g = check_generation(device, args.tokens)
+    print(
+        f"generation ({g['tokens']} tokens, dim 512 x 8): {g['tokens_per_s_cache']:,.0f} tokens/s "
+        f"with the KV cache, {g['tokens_per_s_no_cache']:,.0f} without ({g['cache_speed_up']:.1f}x)"
+    )
+    print(json.dumps(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()
