@@ -91,3 +91,27 @@ def test_fad_inf_bootstrap_and_per_clip_are_seeded_and_sensible():
     assert low < fad(ref, sum_stats(clips)) < high
     scores = per_clip_fad(ref, {f"c{i}": c for i, c in enumerate(clips[:3])})
     assert set(scores) == {"c0", "c1", "c2"} and all(v > 0 for v in scores.values())
+
+
+def test_the_gram_path_equals_the_covariance_path():
+    from musiccaps_kit.bench.metrics.frechet import bootstrap_fad_frames, gram_fad
+
+    rng = np.random.default_rng(11)
+    ref = [rng.normal(size=(3, 64)) for _ in range(10)]
+    gen = [rng.normal(size=(3, 64)) * 1.3 + 0.2 for _ in range(10)]
+    counts = rng.integers(0, 3, 10)
+    counts[:2] = 1
+    weighted = [
+        GaussianStats(s.count * c, s.total * c, s.outer * c)
+        for s, c in zip([GaussianStats.of(f) for f in ref], counts, strict=True)
+        if c
+    ]
+    expected = fad(sum_stats(weighted), sum_stats([GaussianStats.of(f) for f in gen]))
+    # fewer frames than dimensions: both paths work on rank-deficient covariances, where
+    # the d x d eigensolve clips near-zero eigenvalues; they agree to 1e-7 relative
+    assert gram_fad(ref, counts, gen, np.ones(10, int)) == pytest.approx(expected, rel=1e-7)
+    stats = ([GaussianStats.of(f) for f in ref], [GaussianStats.of(f) for f in gen])
+    for paired in (True, False):
+        by_stats = bootstrap_fad(*stats, paired, rounds=40, seed=5)
+        by_frames = bootstrap_fad_frames(ref, gen, paired, rounds=40, seed=5)
+        assert by_frames == pytest.approx(by_stats, rel=1e-7)

@@ -33,6 +33,7 @@ from musiccaps_kit.bench.joint import JointModel, known_joint_models, make_joint
 from musiccaps_kit.bench.metrics.frechet import (
     GaussianStats,
     bootstrap_fad,
+    bootstrap_fad_frames,
     fad,
     per_clip_fad,
     sum_stats,
@@ -157,19 +158,18 @@ def _mean_with_interval(per_id: dict[str, float], job: _Job):
 
 
 def _fad_reference(name: str, embedder: Embedder, job: _Job, sys_ids: tuple[str, ...]):
-    """The reference side of FAD: (per-clip statistics resampled with the system's ids or
-    on their own, statistics every round shares, the reference ids used, how)."""
+    """The reference side of FAD: (per-clip frames resampled with the system's ids or on
+    their own, frames every round shares, statistics from a file, the ids used, source)."""
     spec = job.settings.reference_stats
     if spec and fadtk.parse_spec(spec)[1] == name:
-        return [], fadtk.read(spec, embedder.recipe()), (), spec
+        return [], [], fadtk.read(spec, embedder.recipe()), (), spec
     all_ids = tuple(sorted(job.reference.ids()))
     frames = job.embed_set(embedder, job.reference, all_ids, "reference")
     if not job.paired:
-        return [GaussianStats.of(frames[i]) for i in all_ids], None, all_ids, "every clip"
+        return [frames[i] for i in all_ids], [], None, all_ids, "every clip"
     # paired: the shared ids are drawn with the system's; the reference's other clips stay
-    others = [GaussianStats.of(frames[i]) for i in sorted(set(all_ids) - set(sys_ids))]
-    shared = [GaussianStats.of(frames[i]) for i in sys_ids]
-    return shared, sum_stats(others) if others else None, all_ids, "every clip"
+    others = [frames[i] for i in sorted(set(all_ids) - set(sys_ids))]
+    return [frames[i] for i in sys_ids], others, None, all_ids, "every clip"
 
 
 def _fad_metric(name: str, job: _Job) -> MetricResult:
@@ -177,24 +177,30 @@ def _fad_metric(name: str, job: _Job) -> MetricResult:
     embedder = _embedder(name, settings.embedder_options.get(name, {}))
     sys_ids = job.system_ids
     gen = job.embed_set(embedder, job.system, sys_ids, job.label)
-    system = [GaussianStats.of(gen[i]) for i in sys_ids]
-    reference, fixed, ref_ids, source = _fad_reference(name, embedder, job, sys_ids)
-    paired = job.paired and bool(reference) and source == "every clip"
+    system = [gen[i] for i in sys_ids]
+    reference, others, from_file, ref_ids, source = _fad_reference(name, embedder, job, sys_ids)
+    paired = job.paired and from_file is None
     with job.timings.phase("statistics"):
-        parts = reference + ([fixed] if fixed is not None else [])
-        ref_total = sum_stats(parts)
-        value = fad(ref_total, sum_stats(system))
-        clips = dict(zip(sys_ids, system, strict=True))
+        clips = {i: GaussianStats.of(f) for i, f in zip(sys_ids, system, strict=True)}
+        parts = [GaussianStats.of(f) for f in reference + others]
+        ref_total = sum_stats(parts + ([from_file] if from_file is not None else []))
+        value = fad(ref_total, sum_stats(list(clips.values())))
         per_clip = per_clip_fad(ref_total, clips)
     rounds, confidence, seed = settings.bootstrap_rounds, settings.confidence, settings.seed
     with job.timings.phase("bootstrap"):
-        ci = bootstrap_fad(reference, system, paired, rounds, confidence, seed, fixed)
+        if from_file is not None:
+            sys_stats = list(clips.values())
+            ci = bootstrap_fad([], sys_stats, False, rounds, confidence, seed, from_file, value)
+        else:
+            ci = bootstrap_fad_frames(
+                reference, system, paired, rounds, confidence, seed, others, value
+            )
     recipe = {
         **embedder.recipe(),
         "input_audio": job.audio_recipe(embedder, ref_ids, sys_ids),
         "reference": source,
         "frames_reference": ref_total.count,
-        "frames_system": sum(c.count for c in system),
+        "frames_system": sum(c.count for c in clips.values()),
         "covariance": "float64, n - 1",
         **job.interval_recipe("clips", paired),
     }
