@@ -101,14 +101,19 @@ def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
 
 
 def trace_sqrt_product(cov_a: np.ndarray, cov_b: np.ndarray) -> float:
-    """Tr((cov_a cov_b)^(1/2)) from the eigenvalues of a symmetric matrix."""
+    """Tr((cov_a cov_b)^(1/2)): the eigenvalues of cov_a cov_b are those of the generalised
+    symmetric problem ``cov_a cov_b v = w v`` (LAPACK's sygv: a Cholesky of cov_b, the
+    reduction to standard form, one symmetric eigensolve), about 1.4x one ``eigvalsh`` of
+    the same size. A singular cov_b (fewer frames than dimensions) has no Cholesky: then
+    the square root of cov_a from its eigenvalues, and the eigenvalues of sqrt(a) b sqrt(a)."""
     try:
-        root = np.linalg.cholesky(cov_a)
+        values = linalg.eigh(
+            cov_a, cov_b, type=2, eigvals_only=True, driver="gv", check_finite=False
+        )
     except np.linalg.LinAlgError:
         root = _psd_sqrt(cov_a)
-    inner = root.T @ (cov_b @ root)
-    # LAPACK's relatively robust representation (syevr) is the fastest values-only solver here.
-    values = linalg.eigh((inner + inner.T) / 2, eigvals_only=True, driver="evr", check_finite=False)
+        inner = root @ cov_b @ root
+        values = linalg.eigh((inner + inner.T) / 2, eigvals_only=True, check_finite=False)
     return float(np.sqrt(np.clip(values, 0, None)).sum())
 
 
