@@ -15,6 +15,7 @@ from musiccaps_kit.audio import decode, resample, to_mono
 from musiccaps_kit.baselines import riffusion
 from musiccaps_kit.baselines import spectrogram_image as S
 from musiccaps_kit.data import catalog
+from musiccaps_kit.mel import hz_to_mel, mel_to_hz
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
 from tests.tiny_diffusion import build_pipeline
 
@@ -53,7 +54,8 @@ def test_a_tone_lands_on_its_mel_row_and_5_12_s_is_512_px():
         pixels = np.asarray(image)
         assert (pixels[..., 0] == pixels[..., 1]).all()
         row = 511 - int(np.argmin(pixels[:, 256, 0]))  # darkest = loudest; flipped
-        centres = S._mel_to_hz(np.linspace(S._hz_to_mel(0), S._hz_to_mel(10000), 514)[1:-1])
+        edges = hz_to_mel([0, 10000], "htk")
+        centres = mel_to_hz(np.linspace(edges[0], edges[1], 514)[1:-1], "htk")
         assert abs(centres[row] - hz) < 0.02 * hz + 5, (hz, centres[row])
 
 

@@ -35,6 +35,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from musiccaps_kit.mel import mel_filterbank
+
 
 @dataclass(frozen=True)
 class SpectrogramParams:
@@ -79,26 +81,18 @@ class SpectrogramParams:
 RIFFUSION = SpectrogramParams()
 
 
-def _hz_to_mel(hz):
-    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
-
-
-def _mel_to_hz(mel):
-    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
-
-
-@lru_cache(maxsize=4)
 def mel_filters(params: SpectrogramParams) -> np.ndarray:
     """``[n_fft // 2 + 1, n_mels]`` triangular HTK filters, as torchaudio builds them."""
-    freqs = np.linspace(0, params.sample_rate // 2, params.n_fft // 2 + 1)
-    points = _mel_to_hz(
-        np.linspace(_hz_to_mel(params.min_hz), _hz_to_mel(params.max_hz), params.n_mels + 2)
-    )
-    widths = np.diff(points)
-    slopes = points[None, :] - freqs[:, None]
-    down = -slopes[:, :-2] / widths[:-1]
-    up = slopes[:, 2:] / widths[1:]
-    return np.maximum(0.0, np.minimum(down, up))
+    return mel_filterbank(
+        params.sample_rate,
+        params.n_fft,
+        params.n_mels,
+        params.min_hz,
+        params.max_hz,
+        scale="htk",
+        area_norm=False,
+        dtype=np.float64,
+    ).T
 
 
 @lru_cache(maxsize=4)

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from musiccaps_kit.mel import mel_filterbank
+
 CHECKPOINT_FORMAT = "musiccaps-kit/leaf-classifier/1"
 AUDIOSET_CLASSES = 527
 
@@ -43,14 +45,6 @@ class LeafConfig:
     n_classes: int = AUDIOSET_CLASSES
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
-    return 2595.0 * np.log10(1 + np.asarray(hz, dtype=np.float64) / 700.0)
-
-
-def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
-    return 700.0 * (10 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1)
-
-
 def mel_gabor_init(config: LeafConfig) -> tuple[np.ndarray, np.ndarray]:
     """Centre frequencies (radians per sample) and bandwidths (samples) from a mel bank.
 
@@ -59,14 +53,10 @@ def mel_gabor_init(config: LeafConfig) -> tuple[np.ndarray, np.ndarray]:
     maximum: sigma = sqrt(2 ln 2) * n_fft / (pi * fwhm_bins).
     """
     n_fft, rate = config.mel_n_fft, config.sample_rate
-    bins = np.linspace(0, rate / 2, n_fft // 2 + 1)
-    edges = _mel_to_hz(
-        np.linspace(_hz_to_mel(config.min_freq), _hz_to_mel(config.max_freq), config.n_filters + 2)
+    filters = mel_filterbank(
+        rate, n_fft, config.n_filters, config.min_freq, config.max_freq, "htk", False, np.float64
     )
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (bins[None] - lower) / (centre - lower)
-    falling = (upper - bins[None]) / (upper - centre)
-    sqrt_filters = np.sqrt(np.maximum(0, np.minimum(rising, falling)))
+    sqrt_filters = np.sqrt(filters)
     peaks = sqrt_filters.max(axis=1, keepdims=True)
     fwhm = np.maximum((sqrt_filters >= peaks / 2).sum(axis=1), 1)
     centres = sqrt_filters.argmax(axis=1) * 2 * np.pi / n_fft
