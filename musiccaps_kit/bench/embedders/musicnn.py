@@ -105,10 +105,24 @@ def _network_class():
             beta = self.w[f"{name}/beta"].view(shape)
             return (x - mean) / torch.sqrt(var + BN_EPSILON) * gamma + beta
 
-        def conv(self, x, i: int):
+        def linear_conv(self, x, i: int):
             name = "conv2d" + (f"_{i}" if i else "")
             kernel = self.w[f"{name}/kernel"].permute(3, 2, 0, 1)  # TF HWIO -> torch OIHW
-            return F.relu(F.conv2d(x, kernel, self.w[f"{name}/bias"]))
+            return F.conv2d(x, kernel, self.w[f"{name}/bias"])
+
+        def conv(self, x, i: int):
+            return F.relu(self.linear_conv(x, i))
+
+        def conv_bn_max(self, x, i: int, bn_i: int):
+            """max over frequency of bn(relu(conv(x))), taken before the elementwise steps:
+            relu and the batch norm's per-channel affine map are monotone, so the max of
+            the result is the affine map of relu of the max (or, for a channel whose scale
+            is negative, of the min). The same numbers, without four passes over the full
+            convolution output."""
+            low, high = torch.aminmax(self.linear_conv(x, i), dim=3)
+            name = "batch_normalization" + (f"_{bn_i}" if bn_i else "")
+            negative = (self.w[f"{name}/gamma"] < 0).view(1, -1, 1)
+            return self.bn(F.relu(torch.where(negative, low, high)), bn_i, 1)
 
         @staticmethod
         def same_time_pad(x, kernel_height: int):
@@ -121,11 +135,9 @@ def _network_class():
             padded = F.pad(x, (0, 0, 3, 3))
             front = []
             for i, bn_i in ((0, 1), (1, 2)):  # timbral 7x38, 7x67
-                y = self.bn(self.conv(padded, i), bn_i, 1)
-                front.append(y.amax(dim=3))
+                front.append(self.conv_bn_max(padded, i, bn_i))
             for i, bn_i, height in ((2, 3, 128), (3, 4, 64), (4, 5, 32)):  # temporal
-                y = self.bn(self.conv(self.same_time_pad(x, height), i), bn_i, 1)
-                front.append(y.amax(dim=3))
+                front.append(self.conv_bn_max(self.same_time_pad(x, height), i, bn_i))
             front = torch.cat(front, dim=1)  # [batch, 561, time]
             # mid-end: each conv spans all features; features stay on the channel axis
             mid = [front]
