@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import click
@@ -29,4 +30,7 @@ def demo(out: Path, cascade: bool) -> None:
     generated clips and of degraded copies (noise, low-pass, clipping) against the clips."""
     from musiccaps_kit.demo import run_demo
 
-    clean_errors(lambda: run_demo(out, cascade, click.echo))
+    with warnings.catch_warnings():
+        # one line each, as mck bench prints them (not Python's two-line source echo)
+        warnings.showwarning = lambda message, *_: click.echo(f"warning: {message}", err=True)
+        clean_errors(lambda: run_demo(out, cascade, click.echo))
