@@ -30,6 +30,7 @@ from musiccaps_kit.models.model_files import MODEL
 from musiccaps_kit.models.training.loop import train
 from musiccaps_kit.pipelines.prepare import run as prepare
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
+from musiccaps_kit.tables import format_table
 
 DEGRADATIONS = (
     ("noise-20dB", "noise", 20.0),
@@ -43,11 +44,6 @@ METRICS = ("fad_musicnn", "kld_musicnn", "mcc_projection")
 # Griffin-Lim at Riffusion's settings takes about 10 s per 10 s clip on 2 CPU cores, so the
 # demo round-trips a quarter of the clips (the others are listed as missing in the bench).
 ROUND_TRIP_CLIPS = 6
-
-
-def _table(rows: list[tuple[str, str]], title: str) -> str:
-    width = max(len(k) for k, _ in rows)
-    return "\n".join([title, *(f"  {k.ljust(width)}  {v}" for k, v in rows)])
 
 
 def train_demo_cascade(out: Path, log: Callable[[str], None] = print) -> Path:
@@ -69,7 +65,7 @@ def train_demo_cascade(out: Path, log: Callable[[str], None] = print) -> Path:
         cache_dir=out / "records" / "cache",
     )
     info = prepare(cat, config)
-    log(_table(prepare_summary(info), f"tokenized {info['name']}:"))
+    log(format_table(prepare_summary(info), f"tokenized {info['name']}:"))
     train("stages", out / "tokens", "tiny", runs / "stages", STAGES_STEPS)
     generated = out / "systems" / "cascade-tiny"
     generate_files(runs / "stages" / MODEL, generated, clips=list(cat), seconds=10.0)
@@ -81,10 +77,10 @@ def run_demo(out: str | Path, cascade: bool = True, log: Callable[[str], None] =
     """Run the demo into ``out``; returns the bench result and the report's path."""
     out = Path(out)
     cat = catalog.load("demo")
-    log(_table(summary_rows(cat), f"{cat.name} (all) from {cat.source}"))
+    log(format_table(summary_rows(cat), f"{cat.name} (all) from {cat.source}"))
     log(f"genre distribution: {plot_genres(cat, out / 'genres.png')}")
     info = prepare(cat, build_config(cat, "demo", out / "records"))
-    log(_table(prepare_summary(info), f"prepared {info['name']}:"))
+    log(format_table(prepare_summary(info), f"prepared {info['name']}:"))
     joint = out / "joint" / "projection.npz"
     log("training the small joint model for MCC on the demo clips and captions")
     fit_projection_on_catalog(out / "records", "demo", joint, out / "bench" / "embeddings")

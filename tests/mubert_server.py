@@ -25,6 +25,7 @@ class Script:
     malformed_polls: int = 0
     expired: bool = False
     download_errors: list[int] = field(default_factory=list)
+    failed_generations: int = 0  # tracks whose generation fails on the server
 
 
 class MubertServer:
@@ -119,11 +120,15 @@ class MubertServer:
         track = self.tracks[track_id]
         script = self.script(track["prompt"])
         ready = track["polls"] > script.pending_polls
+        failed = track.setdefault("failed", script.failed_generations > 0)
+        if failed and "counted" not in track:
+            script.failed_generations -= 1
+            track["counted"] = True
         generation = {
             "session_id": "g",
             "format": track["body"]["format"],
             "bitrate": track["body"]["bitrate"],
-            "status": "completed" if ready else "processing",
+            "status": "failed" if failed else "completed" if ready else "processing",
             "generated_at": "2026-01-01T00:00:00Z",
             "expired_at": "2020-01-01T00:00:00Z" if script.expired else "2099-01-01T00:00:00Z",
             "created_at": "2026-01-01T00:00:00Z",

@@ -227,3 +227,19 @@ def test_bench_carries_the_adapters_recipes_into_the_leaderboard(server, clips, 
     assert row["made_by"] == made and row["made_by"]["adapter"] == "mubert"
     # the served audio is the reference's own: FAD about 0
     assert row["n_common"] == len(clips) and row["metrics"]["fad_musicnn"]["value"] < 1e-3
+
+
+def test_a_failed_generation_is_asked_for_again_next_run(server, clips, tmp_path):
+    server.default = Script(_wav(clips[0].ytid), failed_generations=1)
+    credentials = mubert.Credentials("v3", ENV)
+    out = tmp_path / "m"
+    first = mubert.generate(clips[:1], out, _settings(server), credentials, progress=False)
+    assert first["clips"]["failed_by_category"] == {"internal": 1}
+    assert "generation failed" in (out / "failures.csv").read_text()
+    second = mubert.generate(clips[:1], out, _settings(server), credentials, progress=False)
+    assert second["clips"]["written"] == 1 and second["clips"]["failed"] == 0
+    assert len(server.tracks) == 2  # a new track only because the first one failed
+    (out / ".state" / f"{clips[0].ytid}.json").write_text("{not json")
+    (out / f"{clips[0].ytid}.wav").unlink()
+    with pytest.raises(ValueError, match=r"\.state/.*\.json: unreadable state"):
+        mubert.generate(clips[:1], out, _settings(server), credentials, progress=False)

@@ -323,7 +323,9 @@ class V3:
                     )
                 return response.content
             if failed and not done:
-                raise BaselineError(Category.INTERNAL, f"track {track_id}: generation failed")
+                error = BaselineError(Category.INTERNAL, f"track {track_id}: generation failed")
+                error.request_failed = True  # the next run asks for a new track
+                raise error
             if time.monotonic() > deadline:
                 raise BaselineError(
                     Category.NETWORK, f"track {track_id}: not ready after {s.timeout_s:g} s"
@@ -396,6 +398,8 @@ def generate(
             folder.write_bytes(clip.ytid, api.fetch(state["request"]))
         except BaselineError as e:
             folder.fail(clip.ytid, e)
+            if getattr(e, "request_failed", False):
+                folder.forget_state(clip.ytid)
     info = {
         "adapter": "mubert",
         "api_version": settings.api,

@@ -94,7 +94,17 @@ class SystemFolder:
     def state(self, clip_id: str) -> dict[str, Any]:
         """What an earlier run learnt about ``clip_id`` (e.g. the API's track id)."""
         path = self.out / STATE_DIR / f"{clip_id}.json"
-        return json.loads(path.read_text()) if path.is_file() else {}
+        if not path.is_file():
+            return {}
+        try:
+            return json.loads(path.read_text())
+        except ValueError as e:
+            # not silently dropped: it may hold a request already paid for
+            raise ValueError(f"{path}: unreadable state ({e}); check it or delete it") from None
+
+    def forget_state(self, clip_id: str) -> None:
+        """Drop what an earlier run learnt (its request failed for good: ask anew)."""
+        (self.out / STATE_DIR / f"{clip_id}.json").unlink(missing_ok=True)
 
     def save_state(self, clip_id: str, state: dict[str, Any]) -> None:
         write_text(self.out / STATE_DIR / f"{clip_id}.json", json.dumps(state))

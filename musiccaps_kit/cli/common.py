@@ -10,6 +10,7 @@ import click
 
 from musiccaps_kit.audio import AudioError
 from musiccaps_kit.data.catalog import SUBSETS, Catalog, CatalogError
+from musiccaps_kit.tables import format_table
 
 T = TypeVar("T")
 
@@ -18,10 +19,7 @@ SUBSET_HELP = f"one of {', '.join(SUBSETS)}, or label:NAME_OR_MID (an AudioSet c
 
 
 def print_table(rows: list[tuple[str, str]], title: str) -> None:
-    width = max(len(k) for k, _ in rows)
-    click.echo(title)
-    for key, value in rows:
-        click.echo(f"  {key.ljust(width)}  {value}")
+    click.echo(format_table(rows, title))
 
 
 def _literal(value: str) -> int | float | str:
