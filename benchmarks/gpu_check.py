@@ -11,13 +11,25 @@ It brings its own data (synthetic audio: chirps and noise; random tokens for the
 speed does not depend on what is learnt. It imports no TensorFlow, Beam, soundfile, soxr
 or record reader, so it runs from the source tree on a machine with only torch and numpy.
 ``--device cpu --steps 2`` runs it anywhere (the tests do).
+
+To train on real music instead, decode a clip folder (``manifest.csv`` + ``clips/``, as
+``../shared/realmusic``) where the audio stack is, carry the file, and name it::
+
+    python -m benchmarks.gpu_check --write-clips realmusic.npz --audio ../shared/realmusic
+    PYTHONPATH=. python -m benchmarks.gpu_check --clips realmusic.npz --steps 400
+
+The audio models then learn from those clips (captions: the manifest's genre hints, whose
+sentence vectors MuLan draws at random) and the check prints each model's main loss over
+the first and the last steps.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +41,13 @@ from musiccaps_kit.models.training.loop import draw_batch, load_preset
 from musiccaps_kit.models.training.tasks import make_task
 
 TEXT_DIMS = 384  # all-MiniLM-L6-v2's sentence vectors, stood in for by random ones
+CLIP_RATE = 24_000  # stored: the codec's; 16 kHz for the semantic model and MuLan is derived
+MAIN_LOSS = {
+    "codec": "reconstruction",
+    "semantic": "masked_prediction",
+    "mulan": "contrastive",
+    "stages": "semantic_loss",
+}
 
 
 def synthetic_bank(rate: int, clips: int, seconds: float, seed: int = 0) -> ClipBank:
@@ -45,6 +64,57 @@ def synthetic_bank(rate: int, clips: int, seconds: float, seed: int = 0) -> Clip
     ]
     bank.captions = [f"caption {i % 8}" for i in range(clips)]
     bank.ids = [f"clip{i:03d}" for i in range(clips)]
+    return bank
+
+
+def write_clips(folder: Path, out: Path, limit: int = 80, seconds: float = 10.0) -> int:
+    """Decode up to ``limit`` clips of ``folder`` (``manifest.csv`` naming
+    ``clips/<clip_id>.*``, picked evenly over the manifest) at ``CLIP_RATE`` into one npz
+    of 16-bit PCM with their genre hints and ids, which the GPU machine reads with numpy
+    alone (80 ten-second clips: 38 MB, inside what one device call carries). Returns the
+    number of clips."""
+    from musiccaps_kit.audio import decode, fit_length, resample, to_mono
+
+    with open(folder / "manifest.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    picks = np.unique(np.linspace(0, len(rows) - 1, min(limit, len(rows))).round().astype(int))
+    rows = [rows[i] for i in picks]
+    pcm = []
+    for row in rows:
+        matches = sorted((folder / "clips").glob(f"{row['clip_id']}.*"))
+        if not matches:
+            raise FileNotFoundError(f"{folder / 'clips'} has no audio for {row['clip_id']}")
+        audio, rate = decode(matches[0])
+        wave = fit_length(resample(to_mono(audio), rate, CLIP_RATE), round(seconds * CLIP_RATE))
+        pcm.append(np.round(np.clip(wave, -1, 1) * 32767).astype(np.int16))
+    np.savez(
+        out,
+        ids=np.array([r["clip_id"] for r in rows]),
+        captions=np.array([r.get("genre_hint") or "music" for r in rows]),
+        pcm=np.stack(pcm),
+        rate=CLIP_RATE,
+    )
+    return len(rows)
+
+
+def clips_bank(path: Path, rate: int) -> ClipBank:
+    """A clip bank at ``rate`` from a ``write_clips`` file (polyphase resampling, scipy's:
+    soxr is not on the GPU machine)."""
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    with np.load(path) as data:
+        stored = int(data["rate"])
+        waves = data["pcm"].astype(np.float32) / 32767
+        if rate != stored:
+            step = gcd(rate, stored)
+            waves = resample_poly(waves, rate // step, stored // step, axis=1)
+        bank = ClipBank.__new__(ClipBank)
+        bank.rate = rate
+        bank.waves = [np.ascontiguousarray(w, dtype=np.float32) for w in waves]
+        bank.captions = [str(c) for c in data["captions"]]
+        bank.ids = [str(i) for i in data["ids"]]
     return bank
 
 
@@ -92,7 +162,18 @@ def _step_flops(task, batch, step: int) -> float:
     return float(counter.get_total_flops())
 
 
-def check_model(kind: str, preset: str, steps: int, device: torch.device, peak: float):
+def _mean_losses(history: list[dict[str, float]]) -> dict[str, float]:
+    return {k: float(np.mean([h[k] for h in history])) for k in history[0]}
+
+
+def check_model(
+    kind: str,
+    preset: str,
+    steps: int,
+    device: torch.device,
+    peak: float,
+    clips: Path | None = None,
+):
     config = load_preset(kind, preset)
     train = {**config["train"], "steps": steps, "disc_start": 0}
     torch.manual_seed(0)
@@ -103,7 +184,7 @@ def check_model(kind: str, preset: str, steps: int, device: torch.device, peak: 
         unit = "tokens"
     else:
         clip_s = max(train["crop_s"] * 1.5, 2.0)
-        bank = synthetic_bank(task.rate, 16, clip_s)
+        bank = clips_bank(clips, task.rate) if clips else synthetic_bank(task.rate, 16, clip_s)
         unit = "samples"
     if kind == "mulan":  # random sentence vectors: the check must not need the text model
         task.bank = bank
@@ -114,14 +195,15 @@ def check_model(kind: str, preset: str, steps: int, device: torch.device, peak: 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     batch = draw_batch(task, bank, train, 0)
-    task.train_step(batch, 0)  # warm-up (k-means starts, allocator, kernels)
+    history = [task.train_step(batch, 0)]  # warm-up (k-means starts, allocator, kernels)
     flops = _step_flops(task, draw_batch(task, bank, train, 1), 1)
     _sync(device)
     start = time.perf_counter()
     for step in range(2, steps + 2):
-        task.train_step(draw_batch(task, bank, train, step), step)
+        history.append(task.train_step(draw_batch(task, bank, train, step), step))
     _sync(device)
     seconds = (time.perf_counter() - start) / steps
+    window = max(1, min(5, len(history) // 2))
     if isinstance(batch, Batch):
         items = batch.audio.shape[0] * batch.audio.shape[1]
     else:
@@ -136,6 +218,12 @@ def check_model(kind: str, preset: str, steps: int, device: torch.device, peak: 
         "peak_memory_gib": peak_memory,
         "flops_per_step": flops,
         "mfu": mfu,
+        "loss_first": _mean_losses(history[:window]),
+        "loss_last": _mean_losses(history[-window:]),
+        "loss_curve": [  # the main loss over each tenth of the run
+            float(np.mean([h[MAIN_LOSS[kind]] for h in part]))
+            for part in np.array_split(np.array(history, dtype=object), min(10, len(history)))
+        ],
     }
 
 
@@ -169,20 +257,34 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--peak-tflops", type=float, default=989.0)
     parser.add_argument("--tokens", type=int, default=500)
     parser.add_argument("--models", default="codec,semantic,mulan,stages")
+    parser.add_argument("--clips", type=Path, help="train on this write_clips file")
+    parser.add_argument("--write-clips", type=Path, help="decode --audio into this file, exit")
+    parser.add_argument("--audio", type=Path, help="a clip folder with manifest.csv")
     args = parser.parse_args(argv)
+    if args.write_clips:
+        if not args.audio:
+            parser.error("--write-clips needs --audio FOLDER")
+        count = write_clips(args.audio, args.write_clips)
+        print(f"{count} clips at {CLIP_RATE} Hz -> {args.write_clips}")
+        return {"clips": count}
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"device: {name}, torch {torch.__version__}, preset {args.preset}, {args.steps} steps")
+    data = args.clips or "synthetic audio"
+    print(
+        f"device: {name}, torch {torch.__version__}, preset {args.preset}, {args.steps} steps, "
+        f"on {data}"
+    )
     report = {"device": name, "models": [], "generation": None}
     for kind in args.models.split(","):
-        r = check_model(kind, args.preset, args.steps, device, args.peak_tflops)
+        r = check_model(kind, args.preset, args.steps, device, args.peak_tflops, args.clips)
         report["models"].append(r)
         rate = next(k for k in r if k.endswith("_per_s"))
         mfu = "n/a" if r["mfu"] is None else f"{r['mfu']:.1%}"
+        loss = MAIN_LOSS[kind]
         print(
             f"{kind:9s} step {r['step_s'] * 1e3:8.1f} ms  {r[rate]:12,.0f} {rate.replace('_', ' ')}"
             f"  peak {r['peak_memory_gib']:6.2f} GiB  {r['flops_per_step'] / 1e9:9.1f} GFLOP/step"
-            f"  MFU {mfu}"
+            f"  MFU {mfu}  {loss} {r['loss_first'][loss]:.3f} -> {r['loss_last'][loss]:.3f}"
         )
     report["generation"] = g = check_generation(device, args.tokens)
     print(
