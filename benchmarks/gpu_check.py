@@ -260,11 +260,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--clips", type=Path, help="train on this write_clips file")
     parser.add_argument("--write-clips", type=Path, help="decode --audio into this file, exit")
     parser.add_argument("--audio", type=Path, help="a clip folder with manifest.csv")
+    parser.add_argument("--limit", type=int, default=80, help="clips --write-clips keeps")
     args = parser.parse_args(argv)
     if args.write_clips:
         if not args.audio:
             parser.error("--write-clips needs --audio FOLDER")
-        count = write_clips(args.audio, args.write_clips)
+        count = write_clips(args.audio, args.write_clips, args.limit)
         print(f"{count} clips at {CLIP_RATE} Hz -> {args.write_clips}")
         return {"clips": count}
     device = torch.device(args.device)

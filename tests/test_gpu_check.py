@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 ABSENT = ("tensorflow", "tensorflow_hub", "apache_beam", "soundfile", "soxr", "google_crc32c")
 
@@ -32,3 +35,19 @@ def test_the_gpu_check_runs_on_cpu_without_the_data_stack(tmp_path):
         assert m["step_s"] > 0 and m["flops_per_step"] > 0 and m["mfu"] is None
     g = report["generation"]
     assert g["tokens"] == 16 and g["tokens_per_s_cache"] > 0 and g["cache_speed_up"] > 0
+
+
+def test_real_clips_travel_as_one_file_and_come_back_at_each_rate(tmp_path, realmusic):
+    from benchmarks.gpu_check import clips_bank, write_clips
+
+    out = tmp_path / "clips.npz"
+    assert write_clips(realmusic, out, limit=3) == 3
+    codec, semantic = clips_bank(out, 24_000), clips_bank(out, 16_000)
+    assert len(codec) == len(semantic) == 3 and len(set(codec.ids)) == 3
+    assert codec.ids == semantic.ids and all(c for c in codec.captions)
+    assert {w.shape for w in codec.waves} == {(240_000,)}
+    assert {w.shape for w in semantic.waves} == {(160_000,)}
+    for high, low in zip(codec.waves, semantic.waves, strict=True):
+        assert 0.01 < float(np.sqrt(np.mean(high**2))) < 1  # real music, not silence
+        # the same audio at both rates: equal loudness after polyphase resampling
+        assert np.sqrt(np.mean(low**2)) == pytest.approx(np.sqrt(np.mean(high**2)), rel=0.05)
