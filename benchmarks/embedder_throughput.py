@@ -1,5 +1,9 @@
 """Embedding throughput, in times real time on CPU, of each offline embedder: clip by clip
-and in batches of 16 clips, beside the floor of decoding and resampling alone.
+and in batches of 16 clips, beside the floor of decoding and resampling alone. For musicnn
+also the original package's ``extractor`` on the same files (as its users call it: it
+decodes with librosa and builds its TF1 graph per file) and the compute floor: the
+network's FLOPs per clip at this machine's float32 matrix-multiply rate, measured in the
+same run.
 
     python -m benchmarks.embedder_throughput [CLIPS]
 
@@ -24,9 +28,16 @@ REALMUSIC = Path(__file__).resolve().parents[2] / "shared" / "realmusic" / "clip
 BATCH = 16
 
 
-def load(count: int) -> tuple[list, float]:
+ORIGINAL_CLIPS = 6  # the original extractor runs at about 8x real time: a few clips do
+
+
+def clip_paths(count: int) -> list[Path]:
     folder = REALMUSIC if REALMUSIC.is_dir() else DEMO_AUDIO_DIR
-    paths = sorted(folder.glob("*.flac"))[:count]
+    return sorted(folder.glob("*.flac"))[:count]
+
+
+def load(count: int) -> tuple[list, float]:
+    paths = clip_paths(count)
     start = time.perf_counter()
     clips = []
     for path in paths:
@@ -44,6 +55,60 @@ def measure(embedder, clips, batch: int) -> float:
         chunk = clips[i : i + batch]
         embedder.batch([w for w, _ in chunk], chunk[0][1])
     return time.perf_counter() - start
+
+
+def matmul_rate() -> float:
+    """float32 GFLOP/s of a 2048 x 2048 matrix product on this machine's torch threads."""
+    a = torch.randn(2048, 2048)
+    a @ a
+    start = time.perf_counter()
+    for _ in range(5):
+        a @ a
+    return 5 * 2 * 2048**3 / (time.perf_counter() - start) / 1e9
+
+
+def musicnn_compute_floor(clips) -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    embedder = make_embedder("musicnn")
+    wave = resample(clips[0][0], clips[0][1], musicnn.RATE)[: 10 * musicnn.RATE]
+    x = torch.from_numpy(musicnn.patches(musicnn.log_mel(wave)))
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        embedder.net(x)
+    gflop = counter.get_total_flops() / 1e9
+    rate = matmul_rate()
+    print(
+        f"musicnn compute floor: {gflop:.1f} GFLOP per 10 s clip; at this machine's float32 "
+        f"matrix-multiply rate ({rate:.0f} GFLOP/s, 2048^3, measured now) at most "
+        f"{10 / (gflop / rate):.0f}x real time, before the log-mel and the max-pooling"
+    )
+
+
+def original_musicnn(count: int) -> None:
+    import os
+
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import contextlib
+    import io
+    import warnings
+
+    paths = clip_paths(count)
+    # it prints per file and warns about deprecated TF1 layers: keep this report readable
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from musicnn.extractor import extractor
+
+        extractor(str(paths[0]), model="MTT_musicnn", extract_features=True)  # warm-up
+        start = time.perf_counter()
+        for path in paths:
+            extractor(str(path), model="MTT_musicnn", extract_features=True)
+        elapsed = time.perf_counter() - start
+    print(
+        f"{'original musicnn extractor':26s} file by file {10 * len(paths) / elapsed:7.1f}x real "
+        f"time ({len(paths)} clips; the package's own decoding and TF1 graph)"
+    )
 
 
 def main(count: int) -> None:
@@ -72,6 +137,8 @@ def main(count: int) -> None:
                 f"{BATCH} {seconds / many:7.1f}x (speed-up {one / many:.2f}); "
                 f"{many / floor:.0f}x the floor's time"
             )
+    musicnn_compute_floor(clips)
+    original_musicnn(min(ORIGINAL_CLIPS, count))
 
 
 if __name__ == "__main__":
