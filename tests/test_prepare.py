@@ -197,13 +197,13 @@ def test_a_killed_run_resumes_to_the_same_records(tmp_path, www, serve):
     )
     deadline = time.time() + 120
     while time.time() < deadline:
-        done = list((killed / "cache" / "clips").glob("*.npz"))
+        done = list((killed / "cache" / "clips").glob("*.seg"))
         if len(done) >= 3:
             break
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    done = list((killed / "cache" / "clips").glob("*.npz"))
+    done = list((killed / "cache" / "clips").glob("*.seg"))
     assert 3 <= len(done) < 12, "the kill must land mid-run"
     assert not (killed / "dataset_info.json").exists()
 

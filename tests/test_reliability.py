@@ -195,7 +195,17 @@ def test_broken_cache_entries_are_recomputed_and_stale_temporaries_go(tmp_path):
     assert remove_stale_temporaries(tmp_path, older_than_s=0) == 1
 
 
-def test_a_truncated_clip_cache_entry_is_fetched_again(tmp_path, demo_catalog):
+def _truncate(data: bytes) -> bytes:
+    return data[:100]
+
+
+def _flip_one_audio_byte(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0x10]) + data[middle + 1 :]
+
+
+@pytest.mark.parametrize("damage", [_truncate, _flip_one_audio_byte])
+def test_a_damaged_clip_cache_entry_is_fetched_again(tmp_path, demo_catalog, damage):
     from musiccaps_kit.data.preparation import PrepareConfig
     from musiccaps_kit.pipelines.prepare import run
     from musiccaps_kit.resources import DEMO_AUDIO_DIR
@@ -208,9 +218,9 @@ def test_a_truncated_clip_cache_entry_is_fetched_again(tmp_path, demo_catalog):
         source_options={"audio_dir": str(DEMO_AUDIO_DIR)},
     )
     first = run(cat, config, progress=False)
-    entry = sorted((tmp_path / "cache" / "clips").glob("*.npz"))[0]
-    entry.write_bytes(entry.read_bytes()[:100])
-    stale = tmp_path / "cache" / "clips" / ".dead.npz.xyz.tmp"
+    entry = sorted((tmp_path / "cache" / "clips").glob("*.seg"))[0]
+    entry.write_bytes(damage(entry.read_bytes()))
+    stale = tmp_path / "cache" / "clips" / ".dead.seg.xyz.tmp"
     stale.write_bytes(b"partial")
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
     with pytest.warns(UserWarning, match="unreadable cache entry"):
