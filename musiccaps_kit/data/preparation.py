@@ -231,10 +231,11 @@ def write_shard(out_dir: str | Path, file_name: str, records: Iterable[tuple[str
         for ytid, blob in records:
             if last_id is not None and ytid <= last_id:
                 raise ValueError(f"{file_name}: records out of order ({ytid} after {last_id})")
-            framed = frame(blob)
-            f.write(framed)
-            digest.update(framed)
-            count, size = count + 1, size + len(framed)
+            for part in frame(blob):
+                f.write(part)
+                digest.update(part)
+                size += len(part)
+            count += 1
             first_id, last_id = first_id or ytid, ytid
     return {
         "file": file_name,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from musiccaps_kit.data.tfrecord import Example, Feature
+from musiccaps_kit.data.tfrecord import Example, Feature, serialize_example
 
 SCHEMA_VERSION = 1
 
@@ -111,16 +111,15 @@ def encode(record: Record) -> bytes:
         TRIM_S: _floats(record.trim_s),
         TOKEN_NAMES: _bytes(*sorted(record.tokens)),
     }
-    for rate, wave in record.audio.items():
-        features[audio_key(rate)] = _bytes(np.asarray(wave, dtype="<f4").tobytes())
     for name, tokens in record.tokens.items():
         tokens = np.asarray(tokens)
         features[token_key(name)] = _ints(*tokens.ravel())
         features[token_shape_key(name)] = _ints(*tokens.shape)
-    example = Example()
-    for key, feature in features.items():
-        example.features.feature[key].CopyFrom(feature)
-    return example.SerializeToString(deterministic=True)
+    audio = {
+        audio_key(rate): np.ascontiguousarray(wave, dtype="<f4")
+        for rate, wave in record.audio.items()
+    }
+    return serialize_example(features, audio)
 
 
 def decode(serialized: bytes) -> Record:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import google_crc32c
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -28,12 +29,12 @@ def _masked_crc(data: bytes) -> int:
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 
 
-def frame(data: bytes) -> bytes:
-    """One record in TFRecord framing."""
+def frame(data: bytes) -> tuple[bytes, bytes, bytes]:
+    """One record in TFRecord framing: header, ``data`` itself and footer, to be written
+    one after another (joining them would copy the record once more)."""
     length = struct.pack("<Q", len(data))
-    return b"".join(
-        (length, struct.pack("<I", _masked_crc(length)), data, struct.pack("<I", _masked_crc(data)))
-    )
+    header = length + struct.pack("<I", _masked_crc(length))
+    return header, data, struct.pack("<I", _masked_crc(data))
 
 
 def _read_one(f, path: str | Path, index: int, verify: bool) -> bytes | None:
@@ -131,3 +132,43 @@ def _example_classes():
 _CLASSES = _example_classes()
 Example = _CLASSES["tensorflow.Example"]
 Feature = _CLASSES["tensorflow.Feature"]
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _head(number: int, length: int) -> bytes:
+    """Tag and length of a length-delimited field."""
+    return _varint(number << 3 | 2) + _varint(length)
+
+
+def serialize_example(features: dict[str, Feature], raw: dict[str, Any]) -> bytes:
+    """``Example`` of ``features`` plus one single-value bytes feature per ``raw`` item,
+    serialised exactly as protobuf's Python backend (upb) does with
+    ``SerializeToString(deterministic=True)``, but with each ``raw`` buffer (a waveform,
+    megabytes) copied once, into the result, instead of into a message, out of it and
+    into the result again. Map entries go in upb's order: bytewise, with a key after the
+    keys it is a prefix of (``tokens/x/shape``, then ``tokens/x``; 0xFF never occurs in
+    UTF-8). Writing it ourselves also keeps shard bytes from depending on which protobuf
+    backend is installed (the C++ one puts a prefix first)."""
+    entries: list[list[bytes | memoryview]] = []
+    for key in sorted({*features, *raw}, key=lambda k: k.encode("utf-8") + b"\xff"):
+        name = key.encode("utf-8")
+        if key in raw:
+            data = memoryview(raw[key]).cast("B")
+            item = _head(1, len(data))
+            listed = _head(1, len(item) + len(data)) + item
+            value = [_head(2, len(listed) + len(data)) + listed, data]
+        else:
+            blob = features[key].SerializeToString(deterministic=True)
+            value = [_head(2, len(blob)) + blob]
+        entry = [_head(1, len(name)) + name, *value]
+        entries.append([_head(1, sum(len(p) for p in entry)), *entry])
+    body = [part for entry in entries for part in entry]
+    return b"".join([_head(1, sum(len(p) for p in body)), *body])
