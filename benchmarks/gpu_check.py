@@ -1,6 +1,7 @@
 """One-command GPU check of the cascade: a few training steps of the small presets of the
 codec, the semantic tokenizer, MuLan and the stages (bf16 autocast on CUDA), then
-generation with and without the KV cache.
+generation speed of one sequence with the preallocated cache (a CUDA graph on CUDA), the
+growing KV cache and no cache.
 
     PYTHONPATH=. python -m benchmarks.gpu_check [--preset small] [--steps 30] [--device cuda]
 
@@ -227,26 +228,31 @@ def check_model(
     }
 
 
+GENERATION_MODES = {  # name: generate() options
+    "static": {"use_cache": True, "static": True},  # preallocated; a CUDA graph on CUDA
+    "cache": {"use_cache": True, "static": False},  # the growing cache
+    "no_cache": {"use_cache": False},
+}
+
+
 def check_generation(device: torch.device, tokens: int) -> dict[str, float]:
+    """Greedy tokens per second of one sequence (dim 512 x 8) in each decoding mode."""
     torch.manual_seed(0)
     config = StageConfig(vocab=8192, dim=512, layers=8, heads=8, ff=2048, dropout=0.0)
     model = StageTransformer(config).to(device).eval()
     prefix = torch.randint(0, 100, (1, 12), device=device)
     ranges = [(4096, 8192)]
-    rates = {}
-    for use_cache in (True, False):
-        generate(model, prefix, 4, ranges, use_cache=use_cache)
+    report: dict[str, float] = {"tokens": tokens}
+    for mode, options in GENERATION_MODES.items():
+        generate(model, prefix, 4, ranges, **options)  # warm-up
         _sync(device)
         start = time.perf_counter()
-        generate(model, prefix, tokens, ranges, 0.0, use_cache=use_cache)
+        generate(model, prefix, tokens, ranges, 0.0, **options)
         _sync(device)
-        rates["cache" if use_cache else "no_cache"] = tokens / (time.perf_counter() - start)
-    return {
-        "tokens": tokens,
-        "tokens_per_s_cache": rates["cache"],
-        "tokens_per_s_no_cache": rates["no_cache"],
-        "cache_speed_up": rates["cache"] / rates["no_cache"],
-    }
+        report[f"tokens_per_s_{mode}"] = tokens / (time.perf_counter() - start)
+    report["cache_speed_up"] = report["tokens_per_s_cache"] / report["tokens_per_s_no_cache"]
+    report["static_speed_up"] = report["tokens_per_s_static"] / report["tokens_per_s_no_cache"]
+    return report
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -255,7 +261,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--peak-tflops", type=float, default=989.0)
-    parser.add_argument("--tokens", type=int, default=500)
+    parser.add_argument("--tokens", default="100,500", help="generation lengths, comma-separated")
     parser.add_argument("--models", default="codec,semantic,mulan,stages")
     parser.add_argument("--clips", type=Path, help="train on this write_clips file")
     parser.add_argument("--write-clips", type=Path, help="decode --audio into this file, exit")
@@ -287,11 +293,17 @@ def main(argv: list[str] | None = None) -> dict:
             f"  peak {r['peak_memory_gib']:6.2f} GiB  {r['flops_per_step'] / 1e9:9.1f} GFLOP/step"
             f"  MFU {mfu}  {loss} {r['loss_first'][loss]:.3f} -> {r['loss_last'][loss]:.3f}"
         )
-    report["generation"] = g = check_generation(device, args.tokens)
-    print(
-        f"generation ({g['tokens']} tokens, dim 512 x 8): {g['tokens_per_s_cache']:,.0f} tokens/s "
-        f"with the KV cache, {g['tokens_per_s_no_cache']:,.0f} without ({g['cache_speed_up']:.1f}x)"
-    )
+    report["generation"] = []
+    static = "CUDA graph" if device.type == "cuda" else "static cache"
+    for tokens in (int(t) for t in args.tokens.split(",")):
+        g = check_generation(device, tokens)
+        report["generation"].append(g)
+        print(
+            f"generation ({tokens} tokens, dim 512 x 8), tokens/s: {static} "
+            f"{g['tokens_per_s_static']:,.0f} ({g['static_speed_up']:.1f}x), KV cache "
+            f"{g['tokens_per_s_cache']:,.0f} ({g['cache_speed_up']:.1f}x), no cache "
+            f"{g['tokens_per_s_no_cache']:,.0f}"
+        )
     print(json.dumps(report))
     return report
 

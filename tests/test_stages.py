@@ -26,6 +26,7 @@ from musiccaps_kit.models.memorization import (
 from musiccaps_kit.models.stage import (
     StageConfig,
     StageTransformer,
+    StaticDecoder,
     generate,
     relative_buckets,
     target_loss,
@@ -51,6 +52,31 @@ def test_the_kv_cache_gives_the_same_tokens_for_the_same_seed():
     assert all(100 <= t < 200 for t in outs[0][0, ::2].tolist()), "each position in its range"
     greedy = [generate(model, prefix, 40, ranges, 0.0, use_cache=c) for c in (True, False)]
     assert torch.equal(*greedy)
+
+
+def test_the_preallocated_cache_gives_the_same_tokens_and_logits():
+    """The static decoder (CUDA-graph shaped: fixed buffers, masked attention over all
+    positions) against the growing cache, here on CPU without the graph."""
+    model = _tiny()
+    prefix = torch.randint(0, 100, (2, 12), generator=torch.Generator().manual_seed(1))
+    ranges = [(100, 200), (200, 300)]
+    outs = []
+    for static in (True, False):
+        g = torch.Generator().manual_seed(3)
+        outs.append(generate(model, prefix, 60, ranges, 1.0, 20, g, static=static))
+    assert torch.equal(outs[0], outs[1])
+    greedy = [generate(model, prefix, 40, ranges, 0.0, static=s) for s in (True, False)]
+    assert torch.equal(*greedy)
+    decoder = StaticDecoder(model, 2, 14, graph=True)  # no CUDA here: runs eagerly
+    first = decoder.start(prefix)
+    token = first.argmax(-1, keepdim=True)
+    second = decoder.step(token)
+    whole, _ = model(torch.cat([prefix, token], dim=1))
+    torch.testing.assert_close(first, whole[:, -2], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(second, whole[:, -1], rtol=1e-5, atol=1e-5)
+    decoder.step(token)
+    with pytest.raises(ValueError, match="holds 14 positions"):
+        decoder.step(token)
 
 
 def test_relative_buckets_are_exact_near_and_logarithmic_far():
