@@ -140,6 +140,7 @@ class StaticDecoder:
         self.token = torch.zeros(batch, 1, dtype=torch.long, device=param.device)
         self.position = torch.zeros((), dtype=torch.long, device=param.device)
         self.slots = torch.arange(length, device=param.device)
+        self.next_position = 0
         self.graph: torch.cuda.CUDAGraph | None = None
         self.use_graph = graph and param.device.type == "cuda"
         self.logits: torch.Tensor | None = None
