@@ -20,23 +20,33 @@ from musiccaps_kit.bench.metrics.frechet import (
     GaussianStats,
     frechet_distance,
     frechet_distance_sqrtm,
+    trace_sqrt_product,
 )
 
 
-def timed(fn, *args, repeats: int = 3) -> tuple[float, float]:
+def timed(fn, *args, repeats: int = 3, sync=lambda: None) -> tuple[float, float]:
+    """The last value and the median time of ``repeats`` calls (``sync`` waits for a device
+    after each call)."""
     times, value = [], None
     for _ in range(repeats):
         start = time.perf_counter()
         value = fn(*args)
+        sync()
         times.append(time.perf_counter() - start)
     return value, statistics.median(times)
 
 
-def frechet(dims: int) -> None:
+def two_sets(dims: int) -> tuple[GaussianStats, GaussianStats]:
+    """Statistics of two correlated Gaussian sets, 4 frames per dimension each."""
     rng = np.random.default_rng(dims)
     mix = rng.standard_normal((dims, dims)) / np.sqrt(dims)
     a = GaussianStats.of(rng.standard_normal((4 * dims, dims)) @ mix)
     b = GaussianStats.of(rng.standard_normal((4 * dims, dims)) @ (1.2 * mix) + 0.1)
+    return a, b
+
+
+def frechet(dims: int) -> None:
+    a, b = two_sets(dims)
     args = (a.mean, a.cov, b.mean, b.cov)
     ours, t_ours = timed(frechet_distance, *args)
     _, t_floor = timed(lambda m: linalg.eigh(m, eigvals_only=True, check_finite=False), a.cov)
@@ -63,21 +73,9 @@ def gpu_frechet(dims: int, batch: int) -> None:
 
     def cuda_timed(fn, *args, repeats: int = 3):
         fn(*args)
-        torch.cuda.synchronize()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            value = fn(*args)
-            torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-        return value, statistics.median(times)
+        return timed(fn, *args, repeats=repeats, sync=torch.cuda.synchronize)
 
-    rng = np.random.default_rng(dims)
-    mix = rng.standard_normal((dims, dims)) / np.sqrt(dims)
-    a = GaussianStats.of(rng.standard_normal((4 * dims, dims)) @ mix)
-    b = GaussianStats.of(rng.standard_normal((4 * dims, dims)) @ (1.2 * mix) + 0.1)
-    from musiccaps_kit.bench.metrics.frechet import trace_sqrt_product
-
+    a, b = two_sets(dims)
     cpu_value, t_cpu = timed(trace_sqrt_product, a.cov, b.cov)
     cov_a = torch.from_numpy(a.cov).cuda()
     cov_b = torch.from_numpy(b.cov).cuda()

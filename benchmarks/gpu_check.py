@@ -37,7 +37,15 @@ import torch
 
 from musiccaps_kit.models.records import Batch, ClipBank, TokenBank
 from musiccaps_kit.models.stage import StageConfig, StageTransformer, generate
-from musiccaps_kit.models.tokens import Vocabulary
+from musiccaps_kit.models.tokens import (
+    ACOUSTIC,
+    ACOUSTIC_RATE,
+    MULAN,
+    REQUIRED_STREAMS,
+    SEMANTIC,
+    SEMANTIC_RATE,
+    Vocabulary,
+)
 from musiccaps_kit.models.training.loop import draw_batch, load_preset
 from musiccaps_kit.models.training.tasks import make_task
 
@@ -54,18 +62,15 @@ MAIN_LOSS = {
 def synthetic_bank(rate: int, clips: int, seconds: float, seed: int = 0) -> ClipBank:
     """A clip bank in memory: chirps over noise, one caption each."""
     rng = np.random.default_rng(seed)
-    bank = ClipBank.__new__(ClipBank)
     t = np.arange(int(seconds * rate)) / rate
-    bank.rate = rate
-    bank.waves = [
+    waves = [
         (
             0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t * (1 + t)) + 0.05 * rng.normal(size=t.size)
         ).astype(np.float32)
         for i in range(clips)
     ]
-    bank.captions = [f"caption {i % 8}" for i in range(clips)]
-    bank.ids = [f"clip{i:03d}" for i in range(clips)]
-    return bank
+    captions = [f"caption {i % 8}" for i in range(clips)]
+    return ClipBank.of(rate, waves, captions, [f"clip{i:03d}" for i in range(clips)])
 
 
 def write_clips(folder: Path, out: Path, limit: int = 80, seconds: float = 10.0) -> int:
@@ -111,42 +116,41 @@ def clips_bank(path: Path, rate: int) -> ClipBank:
         if rate != stored:
             step = gcd(rate, stored)
             waves = resample_poly(waves, rate // step, stored // step, axis=1)
-        bank = ClipBank.__new__(ClipBank)
-        bank.rate = rate
-        bank.waves = [np.ascontiguousarray(w, dtype=np.float32) for w in waves]
-        bank.captions = [str(c) for c in data["captions"]]
-        bank.ids = [str(i) for i in data["ids"]]
-    return bank
+        return ClipBank.of(
+            rate,
+            [np.ascontiguousarray(w, dtype=np.float32) for w in waves],
+            [str(c) for c in data["captions"]],
+            [str(i) for i in data["ids"]],
+        )
 
 
 def synthetic_tokens(clips: int, seconds: float, vocab: Vocabulary, seed: int = 0) -> TokenBank:
+    """Random token streams at the cascade's frame rates, with a recipe naming ``vocab``."""
     rng = np.random.default_rng(seed)
-    bank = TokenBank.__new__(TokenBank)
-    frames = int(seconds * 25)
-    bank.items = [
+    semantic, acoustic = int(seconds * SEMANTIC_RATE), int(seconds * ACOUSTIC_RATE)
+    items = [
         (
             rng.integers(0, vocab.mulan_codebook, vocab.mulan_levels),
-            rng.integers(0, vocab.semantic, frames),
-            rng.integers(0, vocab.acoustic_codebook, (2 * frames, vocab.acoustic_levels)),
+            rng.integers(0, vocab.semantic, semantic),
+            rng.integers(0, vocab.acoustic_codebook, (acoustic, vocab.acoustic_levels)),
             f"caption {i}",
             f"clip{i:03d}",
         )
         for i in range(clips)
     ]
-    bank.melody = None
-    bank.recipe = {
+    recipe = {
         "vocabulary": {
-            "mulan": {"levels": vocab.mulan_levels, "codebook": vocab.mulan_codebook},
-            "semantic": {"levels": 1, "codebook": vocab.semantic},
-            "acoustic": {
+            MULAN: {"levels": vocab.mulan_levels, "codebook": vocab.mulan_codebook},
+            SEMANTIC: {"levels": 1, "codebook": vocab.semantic},
+            ACOUSTIC: {
                 "levels": vocab.acoustic_levels,
                 "codebook": vocab.acoustic_codebook,
                 "coarse_levels": vocab.coarse_levels,
             },
         },
-        "token_names": ["acoustic", "semantic", "mulan"],
+        "token_names": list(REQUIRED_STREAMS),
     }
-    return bank
+    return TokenBank.of(items, recipe)
 
 
 def _sync(device: torch.device) -> None:

@@ -58,6 +58,17 @@ class ClipBank:
                 self.captions.append(record.caption)
                 self.ids.append(record.id)
 
+    @classmethod
+    def of(
+        cls, rate: int, waves: list[np.ndarray], captions: list[str], ids: list[str]
+    ) -> ClipBank:
+        """A bank of waveforms already in memory (the GPU check's, which has no records)."""
+        if not len(waves) == len(captions) == len(ids):
+            raise ValueError(f"{len(waves)} waves, {len(captions)} captions, {len(ids)} ids")
+        bank = cls.__new__(cls)
+        bank.rate, bank.waves, bank.captions, bank.ids = rate, waves, captions, ids
+        return bank
+
     def __len__(self) -> int:
         return len(self.waves)
 
@@ -107,6 +118,14 @@ class TokenBank:
             )
             melody.append(r.tokens.get(MELODY))
         self.melody = melody if MELODY in recipe["token_names"] else None
+
+    @classmethod
+    def of(cls, items: list[tuple], recipe: dict) -> TokenBank:
+        """A bank of ``(mulan, semantic, acoustic, caption, id)`` items already in memory,
+        with the tokenizer recipe that names their vocabulary (no melody stream)."""
+        bank = cls.__new__(cls)
+        bank.items, bank.recipe, bank.melody = items, recipe, None
+        return bank
 
     def __len__(self) -> int:
         return len(self.items)

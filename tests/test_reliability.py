@@ -204,7 +204,14 @@ def _flip_one_audio_byte(data: bytes) -> bytes:
     return data[:middle] + bytes([data[middle] ^ 0x10]) + data[middle + 1 :]
 
 
-@pytest.mark.parametrize("damage", [_truncate, _flip_one_audio_byte])
+def _garble_header(data: bytes) -> bytes:
+    from musiccaps_kit.data.clip_cache import MAGIC
+
+    at = len(MAGIC) + 4 + 1  # inside the JSON header
+    return data[:at] + b"\x00" + data[at + 1 :]
+
+
+@pytest.mark.parametrize("damage", [_truncate, _flip_one_audio_byte, _garble_header])
 def test_a_damaged_clip_cache_entry_is_fetched_again(tmp_path, demo_catalog, damage):
     from musiccaps_kit.data.preparation import PrepareConfig
     from musiccaps_kit.pipelines.prepare import run

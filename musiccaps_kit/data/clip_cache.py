@@ -60,32 +60,28 @@ def decode_segment(data: bytearray) -> Segment:
     """A ``Segment`` from the bytes of a ``.seg`` file; ``UnreadableEntry`` if they are not
     a whole, undamaged entry. The arrays are writable views into ``data``."""
     start = len(MAGIC) + _LENGTH.size
-    if data[: len(MAGIC)] != MAGIC or len(data) < start:
+    if len(data) < start or data[: len(MAGIC)] != MAGIC:
         raise UnreadableEntry("not a segment file")
     (size,) = _LENGTH.unpack_from(data, len(MAGIC))
     try:
         header = json.loads(bytes(data[start : start + size]))
-    except ValueError as e:
-        raise UnreadableEntry(f"bad header ({e})") from None
+        arrays = [(int(rate), int(count), int(crc)) for rate, count, crc in header["arrays"]]
+        facts = [header[k] for k in ("source_rate", "source_channels", "file_seconds")]
+        facts += [header["pad_s"], header["trim_s"]]
+    except (ValueError, KeyError, TypeError) as e:
+        raise UnreadableEntry(f"bad header ({e!r})") from None
     offset, audio = start + size, {}
-    for rate, count, crc in header["arrays"]:
+    for rate, count, crc in arrays:
         end = offset + 4 * count
-        if end > len(data):
+        if count < 0 or end > len(data):
             raise UnreadableEntry(f"truncated at the {rate} Hz audio")
         if google_crc32c.value(bytes(memoryview(data)[offset:end])) != crc:
             raise UnreadableEntry(f"the {rate} Hz audio fails its checksum")
-        audio[int(rate)] = np.frombuffer(data, dtype="<f4", count=count, offset=offset)
+        audio[rate] = np.frombuffer(data, dtype="<f4", count=count, offset=offset)
         offset = end
     if offset != len(data):
         raise UnreadableEntry(f"{len(data) - offset} bytes after the audio")
-    return Segment(
-        audio,
-        header["source_rate"],
-        header["source_channels"],
-        header["file_seconds"],
-        header["pad_s"],
-        header["trim_s"],
-    )
+    return Segment(audio, *facts)
 
 
 def recipe_key(recipe: dict[str, Any]) -> str:
@@ -122,7 +118,7 @@ class ClipCache:
             return None
         try:
             return decode_segment(data)
-        except (UnreadableEntry, KeyError, TypeError) as e:
+        except UnreadableEntry as e:
             warnings.warn(
                 f"{path}: unreadable cache entry ({e}); making the clip again", stacklevel=2
             )

@@ -104,7 +104,9 @@ def _thread_pools():
     return ThreadpoolController()  # finds the loaded libraries once (milliseconds)
 
 
-FRONT_END = ((0, 1), (1, 2), (2, 3), (3, 4), (4, 5))  # (conv, its batch norm)
+# (conv, its batch norm) in the checkpoint's numbering
+TIMBRAL = ((0, 1), (1, 2))  # 7 x 38 and 7 x 67 over (time, frequency)
+TEMPORAL = ((2, 3), (3, 4), (4, 5))  # 128 x 1, 64 x 1 and 32 x 1
 MID_END = ((5, 6), (6, 7), (7, 8))
 
 
@@ -130,7 +132,7 @@ def _network_class():
             # norm scale is negative: their max over frequency is then minus the min that
             # the monotone steps after the convolution need (negation is exact).
             self.front = {}
-            for i, bn_i in FRONT_END:
+            for i, bn_i in TIMBRAL + TEMPORAL:
                 sign = torch.where(self.w[f"{_bn_name(bn_i)}/gamma"] < 0, -1.0, 1.0)
                 kernel = self.w[f"{_conv_name(i)}/kernel"].permute(3, 2, 0, 1)
                 self.front[i] = (
@@ -176,12 +178,11 @@ def _network_class():
             x = self.bn(x.unsqueeze(1), 0, 1)
             padded = F.pad(x, (0, 0, 3, 3))
             front = []
-            for i, bn_i in FRONT_END:
+            for i, bn_i in TIMBRAL:  # 3 rows of padding either side
+                front.append(self.conv_bn_max(padded, i, bn_i))
+            for i, bn_i in TEMPORAL:  # TF's "same" padding in time
                 height = self.front[i][0].shape[2]
-                if i < 2:  # timbral 7x38, 7x67: 3 rows of padding either side
-                    front.append(self.conv_bn_max(padded, i, bn_i))
-                else:  # temporal 128x1, 64x1, 32x1: TF's "same" padding in time
-                    front.append(self.conv_bn_max(self.same_time_pad(x, height), i, bn_i))
+                front.append(self.conv_bn_max(self.same_time_pad(x, height), i, bn_i))
             front = torch.cat(front, dim=1)  # [batch, 561, time]
             mid = [front]
             h = front
