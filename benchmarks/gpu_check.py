@@ -111,6 +111,9 @@ def clips_bank(path: Path, rate: int) -> ClipBank:
     from scipy.signal import resample_poly
 
     with np.load(path) as data:
+        missing = {"rate", "pcm", "captions", "ids"} - set(data.files)
+        if missing:
+            raise SystemExit(f"{path} lacks {sorted(missing)}: write it with --write-clips")
         stored = int(data["rate"])
         waves = data["pcm"].astype(np.float32) / 32767
         if rate != stored:
@@ -259,13 +262,26 @@ def check_generation(device: torch.device, tokens: int) -> dict[str, float]:
     return report
 
 
+def lengths(text: str) -> list[int]:
+    """``--tokens``: positive integers, comma-separated."""
+    try:
+        values = [int(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not integers: {text!r}") from None
+    if min(values) < 1:
+        raise argparse.ArgumentTypeError(f"lengths must be positive: {text!r}")
+    return values
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="small")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--peak-tflops", type=float, default=989.0)
-    parser.add_argument("--tokens", default="100,500", help="generation lengths, comma-separated")
+    parser.add_argument(
+        "--tokens", type=lengths, default="100,500", help="generation lengths, comma-separated"
+    )
     parser.add_argument("--models", default="codec,semantic,mulan,stages")
     parser.add_argument("--clips", type=Path, help="train on this write_clips file")
     parser.add_argument("--write-clips", type=Path, help="decode --audio into this file, exit")
@@ -299,7 +315,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     report["generation"] = []
     static = "CUDA graph" if device.type == "cuda" else "static cache"
-    for tokens in (int(t) for t in args.tokens.split(",")):
+    for tokens in args.tokens:
         g = check_generation(device, tokens)
         report["generation"].append(g)
         print(
