@@ -78,8 +78,10 @@ def test_fad_inf_bootstrap_and_per_clip_are_seeded_and_sensible():
     rng = np.random.default_rng(4)
     dims = 8
     ref = GaussianStats.of(rng.standard_normal((4000, dims)))
-    clips = [GaussianStats.of(rng.standard_normal((20, dims)) + 0.5) for _ in range(60)]
-    inf1, inf2 = fad_inf(ref, clips, seed=7), fad_inf(ref, clips, seed=7)
+    frames = [rng.standard_normal((20, dims)) + 0.5 for _ in range(60)]
+    clips = [GaussianStats.of(f) for f in frames]
+    pooled = np.concatenate(frames)
+    inf1, inf2 = fad_inf(ref, pooled, min_n=40, seed=7), fad_inf(ref, pooled, min_n=40, seed=7)
     assert inf1 == inf2
     # The biased FAD of all clips exceeds the extrapolated value; the bias shrinks with n.
     assert inf1.value < fad(ref, sum_stats(clips))

@@ -23,6 +23,7 @@ import numpy as np
 from scipy import linalg
 
 from musiccaps_kit.atomic import atomic_path
+from musiccaps_kit.bench.metrics.extrapolation import Extrapolation, extrapolate
 from musiccaps_kit.bootstrap import bootstrap_interval
 
 
@@ -148,42 +149,18 @@ def fad(a: GaussianStats, b: GaussianStats) -> float:
     return frechet_distance(a.mean, a.cov, b.mean, b.cov)
 
 
-@dataclass(frozen=True)
-class FadInf:
-    """FAD extrapolated to infinitely many clips (fadtk): a fit of FAD = value + slope / n."""
-
-    value: float
-    slope: float
-    r2: float
-    sizes: tuple[int, ...]
-    fads: tuple[float, ...]
-
-
 def fad_inf(
-    reference: GaussianStats,
-    clips: list[GaussianStats],
-    steps: int = 15,
-    min_clips: int | None = None,
-    seed: int = 0,
-) -> FadInf:
-    """Fit FAD against 1/n over random subsets of n clips and extrapolate to n -> inf."""
-    rng = np.random.default_rng(seed)
-    n_total = len(clips)
-    low = min_clips or max(2, n_total // 5)
-    sizes = sorted({int(round(s)) for s in np.linspace(low, n_total, steps)})
-    fads = []
-    for n in sizes:
-        pick = rng.choice(n_total, size=n, replace=False)
+    reference: GaussianStats, frames: np.ndarray, steps: int = 25, min_n: int = 500, seed: int = 0
+) -> Extrapolation:
+    """fadtk's FAD-inf (``FrechetAudioDistance.score_inf``): FAD of draws of the system's
+    frames (with replacement) against the reference statistics, extrapolated to n -> inf."""
+
+    def score(draw: np.ndarray) -> float:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RankDeficientWarning)
-            fads.append(fad(reference, sum_stats([clips[i] for i in pick])))
-    x = 1.0 / np.asarray(sizes, dtype=np.float64)
-    y = np.asarray(fads)
-    slope, intercept = np.polyfit(x, y, 1)
-    fitted = intercept + slope * x
-    ss_tot = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - float(((y - fitted) ** 2).sum()) / ss_tot if ss_tot > 0 else 1.0
-    return FadInf(float(intercept), float(slope), r2, tuple(sizes), tuple(fads))
+            return fad(reference, GaussianStats.of(draw))
+
+    return extrapolate(score, np.asarray(frames), steps, min_n, seed)
 
 
 def per_clip_fad(reference: GaussianStats, clips: dict[str, GaussianStats]) -> dict[str, float]:

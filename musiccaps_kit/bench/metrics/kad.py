@@ -1,0 +1,283 @@
+"""Kernel Audio Distance (KAD) as kadtk 1.1.0 computes it (``kadtk/kad.py``), in blocks.
+
+KAD is the unbiased MMD^2 between the reference frames x ([m, d], kadtk's "baseline") and
+the system frames y ([n, d], kadtk's "eval"), frames of all clips pooled, scaled by 100:
+
+    KAD = 100 * ( sum_{i != j} k(x_i, x_j) / (m (m - 1)) + sum_{i != j} k(y_i, y_j) / (n (n - 1))
+                  - 2 * mean_{i, j} k(x_i, y_j) )
+
+with the Gaussian kernel k = exp(-gamma * d2), gamma = 1 / (2 * bandwidth^2 + 1e-8), squared
+distances from Gram matrices (|a|^2 + |b|^2 - 2 a.b) and, when no bandwidth is given, the
+bandwidth is ``torch.median(torch.pdist(y))`` in float32 (the lower median, over the
+*system's* frames). Computed in float32 unless asked otherwise, as kadtk. It has no
+sample-size bias and no Gaussian assumption, and it can be slightly negative.
+
+kadtk holds the full (m + n)^2 matrices; here sets larger than ``BLOCK`` frames are summed
+block by block, and the median of more than ``BLOCK`` frames' distances is found exactly in
+two passes over blocks (a histogram, then the one bin that holds it), so memory stays at
+a few blocks whatever the set size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from musiccaps_kit.bench.metrics.extrapolation import Extrapolation, extrapolate
+from musiccaps_kit.bootstrap import bootstrap_interval
+
+SCALE = 100  # kadtk's SCALE_FACTOR
+EPS = 1e-8  # kadtk's eps in gamma = 1 / (2 bandwidth^2 + eps)
+BLOCK = 4096  # frames per block: larger sets are never held as full matrices
+HISTOGRAM_BINS = 1 << 16
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _tensor(frames, precision):
+    torch = _torch()
+    x = torch.as_tensor(np.asarray(frames, dtype=np.float32))
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"KAD needs [frames, dims] with at least 2 frames, got {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError("embeddings contain NaN or infinity")
+    return x.to(precision)
+
+
+def _blocks(n: int, block: int) -> list[tuple[int, int]]:
+    return [(s, min(s + block, n)) for s in range(0, n, block)]
+
+
+def _pair_distances(y, a: tuple[int, int], b: tuple[int, int]):
+    """Euclidean distances between frames of blocks a and b, computed directly (as
+    ``torch.pdist``), each unordered pair once."""
+    torch = _torch()
+    d = torch.cdist(y[a[0] : a[1]], y[b[0] : b[1]], compute_mode="donot_use_mm_for_euclid_dist")
+    if a == b:
+        rows, cols = torch.triu_indices(len(d), len(d), offset=1)
+        return d[rows, cols]
+    return d.reshape(-1)
+
+
+def median_pairwise_distance(frames, block: int = BLOCK) -> float:
+    """kadtk's bandwidth: the lower median of the pairwise Euclidean distances, float32.
+
+    Up to ``block`` frames: ``torch.median(torch.pdist(y))``, as kadtk. Above: the same
+    order statistic found exactly without holding all n(n-1)/2 distances: a histogram over
+    blocks locates the bin holding it, a second pass sorts that bin's values."""
+    torch = _torch()
+    y = _tensor(frames, torch.float32)
+    n = len(y)
+    if n <= block:
+        return float(torch.median(torch.pdist(y)).item())
+    total = n * (n - 1) // 2
+    k = (total - 1) // 2  # torch.median's lower median: the k-th smallest, from 0
+    pairs = [(a, b) for i, a in enumerate(_blocks(n, block)) for b in _blocks(n, block)[i:]]
+    radius = float(torch.linalg.vector_norm(y - y.mean(0), dim=1).max())
+    top = 2 * radius * (1 + 1e-6) + 1e-30  # no distance exceeds the diameter
+    counts = torch.zeros(HISTOGRAM_BINS, dtype=torch.float64)
+    for a, b in pairs:
+        counts += torch.histc(_pair_distances(y, a, b), HISTOGRAM_BINS, 0, top).double()
+    cumulative = torch.cumsum(counts, 0)
+    first = int(torch.searchsorted(cumulative, torch.tensor(float(k + 1), dtype=torch.float64)))
+    width = top / HISTOGRAM_BINS
+    low, high = max(first - 1, 0) * width, (first + 2) * width  # one bin of slack each side
+    while True:
+        below, inside = 0, []
+        for a, b in pairs:
+            d = _pair_distances(y, a, b)
+            below += int((d < low).sum())
+            inside.append(d[(d >= low) & (d < high)])
+        values = torch.sort(torch.cat(inside)).values
+        if below <= k < below + len(values):
+            return float(values[k - below].item())
+        low, high = (max(low - width, 0.0), high) if k < below else (low, high + width)
+
+
+def _gamma(bandwidth: float) -> float:
+    return 1.0 / (2 * bandwidth**2 + EPS)
+
+
+def _kernel_block(a, b, sq_a, sq_b, gamma: float):
+    """exp(-gamma * d2) between two blocks, d2 from the Gram matrix as kadtk."""
+    d2 = sq_a.unsqueeze(1) + sq_b.unsqueeze(0) - 2 * (a @ b.T)
+    return (-gamma * d2).exp()
+
+
+def _square_norms(x):
+    return (x * x).sum(1)
+
+
+def _kernel_sum(a, b, gamma: float, same: bool, block: int) -> float:
+    """The sum of k over all pairs of a and b (``same``: a is b, the diagonal left out)."""
+    sq_a, sq_b = _square_norms(a), _square_norms(b)
+    total = 0.0
+    for i, (s0, s1) in enumerate(_blocks(len(a), block)):
+        columns = _blocks(len(b), block)[i:] if same else _blocks(len(b), block)
+        for t0, t1 in columns:
+            k = _kernel_block(a[s0:s1], b[t0:t1], sq_a[s0:s1], sq_b[t0:t1], gamma)
+            if same and s0 == t0:
+                total += float(k.sum()) - float(k.diagonal().sum())
+            else:
+                total += float(k.sum()) * (2 if same else 1)
+    return total
+
+
+def _kad_full(x, y, gamma: float) -> float:
+    """kadtk's ``calc_kernel_audio_distance`` step for step (full matrices)."""
+    torch = _torch()
+    m, n = len(x), len(y)
+    xx = x @ x.T
+    x_sq = torch.diagonal(xx)
+    k_xx = torch.exp(-gamma * (x_sq.unsqueeze(1) + x_sq.unsqueeze(0) - 2 * xx))
+    k_xx = k_xx - torch.diag(torch.diagonal(k_xx))
+    yy = y @ y.T
+    y_sq = torch.diagonal(yy)
+    k_yy = torch.exp(-gamma * (y_sq.unsqueeze(1) + y_sq.unsqueeze(0) - 2 * yy))
+    k_yy = k_yy - torch.diag(torch.diagonal(k_yy))
+    k_xy = torch.exp(-gamma * (x_sq.unsqueeze(1) + y_sq.unsqueeze(0) - 2 * (x @ y.T)))
+    value = k_xx.sum() / (m * (m - 1)) + k_yy.sum() / (n * (n - 1)) - 2 * k_xy.mean()
+    return float(value * SCALE)
+
+
+def kad(
+    reference,
+    system,
+    bandwidth: float | None = None,
+    precision: str = "float32",
+    block: int = BLOCK,
+) -> float:
+    """KAD between reference frames (kadtk's x) and system frames (kadtk's y)."""
+    torch = _torch()
+    dtype = getattr(torch, precision)
+    x, y = _tensor(reference, dtype), _tensor(system, dtype)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"cannot compare {x.shape[1]}-d and {y.shape[1]}-d embeddings")
+    if bandwidth is None:
+        bandwidth = median_pairwise_distance(system, block)
+    gamma = _gamma(bandwidth)
+    m, n = len(x), len(y)
+    if max(m, n) <= block:
+        return _kad_full(x, y, gamma)
+    xx = _kernel_sum(x, x, gamma, True, block) / (m * (m - 1))
+    yy = _kernel_sum(y, y, gamma, True, block) / (n * (n - 1))
+    xy = _kernel_sum(x, y, gamma, False, block) / (m * n)
+    return SCALE * (xx + yy - 2 * xy)
+
+
+def kad_inf(reference, system, steps: int = 25, min_n: int = 500, seed: int = 0) -> Extrapolation:
+    """kadtk's ``score_inf``: KAD of draws of the system's frames against the whole
+    reference, the bandwidth taken from each draw, extrapolated to n -> inf."""
+    return extrapolate(lambda y: kad(reference, y), np.asarray(system), steps, min_n, seed)
+
+
+def per_clip_kad(reference, clips: dict[str, np.ndarray]) -> dict[str, float]:
+    """kadtk's ``score_individual``: each clip's frames (y, with their own bandwidth)
+    against the whole reference. A clip of one frame has no KAD (n(n - 1) = 0) and is left
+    out."""
+    return {
+        clip_id: kad(reference, frames) for clip_id, frames in clips.items() if len(frames) >= 2
+    }
+
+
+class ClipKernelSums:
+    """Kernel sums between the clips of two frame sets at one bandwidth, so that the KAD of
+    any multiset of clips (a bootstrap draw) is a weighted sum instead of a new pass over
+    the frames. ``within[a, b]`` sums k over the frames of clips a and b; ``diagonal[a]``
+    sums k(f, f) over clip a's frames (kadtk leaves out the diagonal of the pooled matrix;
+    a clip drawn twice keeps its cross-copy pairs, as the pooled matrix of the draw does)."""
+
+    def __init__(self, left: Sequence[np.ndarray], right: Sequence[np.ndarray] | None, gamma):
+        torch = _torch()
+        self.gamma = gamma
+        a = torch.as_tensor(np.concatenate(left), dtype=torch.float32)
+        self.left_sizes = np.array([len(f) for f in left])
+        members_a = self._members(self.left_sizes)
+        if right is None:
+            b, members_b, self.right_sizes = a, members_a, self.left_sizes
+        else:
+            b = torch.as_tensor(np.concatenate(right), dtype=torch.float32)
+            self.right_sizes = np.array([len(f) for f in right])
+            members_b = self._members(self.right_sizes)
+        sums = torch.zeros(members_a.shape[1], members_b.shape[1], dtype=torch.float64)
+        diagonal = torch.zeros(members_a.shape[1], dtype=torch.float64)
+        sq_a, sq_b = _square_norms(a), _square_norms(b)
+        for s0, s1 in _blocks(len(a), BLOCK):
+            for t0, t1 in _blocks(len(b), BLOCK):
+                k = _kernel_block(a[s0:s1], b[t0:t1], sq_a[s0:s1], sq_b[t0:t1], gamma).double()
+                sums += members_a[s0:s1].T @ k @ members_b[t0:t1]
+                if right is None and s0 == t0:
+                    diagonal += members_a[s0:s1].T @ k.diagonal()
+        self.within, self.diagonal = sums.numpy(), diagonal.numpy()
+
+    @staticmethod
+    def _members(sizes: np.ndarray):
+        torch = _torch()
+        owner = torch.as_tensor(np.repeat(np.arange(len(sizes)), sizes))
+        return torch.nn.functional.one_hot(owner, len(sizes)).double()
+
+    def mean_off_diagonal(self, counts: np.ndarray) -> float:
+        """The mean of k over distinct frame pairs of one weighted set."""
+        frames = float(counts @ self.left_sizes)
+        total = counts @ self.within @ counts - counts @ self.diagonal
+        return float(total / (frames * (frames - 1)))
+
+    def mean_cross(self, left_counts: np.ndarray, right_counts: np.ndarray) -> float:
+        frames = float(left_counts @ self.left_sizes) * float(right_counts @ self.right_sizes)
+        return float(left_counts @ self.within @ right_counts / frames)
+
+
+def bootstrap_kad(
+    reference: list[np.ndarray],
+    system: list[np.ndarray],
+    paired: bool,
+    rounds: int = 200,
+    confidence: float = 0.95,
+    seed: int = 0,
+    fixed_reference: list[np.ndarray] | None = None,
+    estimate: float | None = None,
+    bandwidth: float | None = None,
+) -> tuple[float, float]:
+    """The interval of KAD from the project's bootstrap, clips resampled as FAD's are:
+    paired (``reference[i]`` and ``system[i]`` share an id, drawn once for both) or each
+    side on its own; ``fixed_reference`` clips join every round unchanged. The bandwidth
+    stays at the whole system's value (or ``bandwidth``) in every round, so each round is
+    exact arithmetic on per-clip kernel sums. KAD can be negative: no floor."""
+    fixed = list(fixed_reference or [])
+    ref_clips = reference + fixed
+    if bandwidth is None:
+        bandwidth = median_pairwise_distance(np.concatenate(system))
+    gamma = _gamma(bandwidth)
+    xx = ClipKernelSums(ref_clips, None, gamma)
+    yy = ClipKernelSums(system, None, gamma)
+    xy = ClipKernelSums(ref_clips, system, gamma)
+    ones = np.ones(len(fixed))
+
+    def value(ref_counts: np.ndarray, sys_counts: np.ndarray) -> float:
+        wx = np.concatenate([ref_counts, ones]).astype(np.float64)
+        wy = sys_counts.astype(np.float64)
+        both = xx.mean_off_diagonal(wx) + yy.mean_off_diagonal(wy) - 2 * xy.mean_cross(wx, wy)
+        return SCALE * both
+
+    def statistic(*draws: np.ndarray) -> float:
+        if paired:
+            ref_draw = sys_draw = draws[0]
+        elif reference:
+            ref_draw, sys_draw = draws
+        else:  # the whole reference is fixed
+            ref_draw, sys_draw = np.zeros(0, dtype=int), draws[0]
+        return value(
+            np.bincount(ref_draw, minlength=len(reference)),
+            np.bincount(sys_draw, minlength=len(system)),
+        )
+
+    if estimate is None:
+        estimate = value(np.ones(len(reference)), np.ones(len(system)))
+    sizes = (len(system),) if paired or not reference else (len(reference), len(system))
+    low, high = bootstrap_interval(estimate, statistic, sizes, rounds, confidence, seed)
+    return float(low), float(high)
