@@ -20,7 +20,7 @@ from typing import Any
 from musiccaps_kit.baselines.riffusion import round_trip_folder
 from musiccaps_kit.bench.degrade import degrade_folder
 from musiccaps_kit.bench.joint.projection import fit_projection_on_catalog
-from musiccaps_kit.bench.run import BenchSettings, bench_to_folder, model_options
+from musiccaps_kit.bench.run import BenchSettings, bench_to_folder, joint_model_options
 from musiccaps_kit.data import catalog
 from musiccaps_kit.data.catalog_stats import plot_genres, summary_rows
 from musiccaps_kit.data.preparation import build_config
@@ -95,7 +95,7 @@ def run_demo(out: str | Path, cascade: bool = True, log: Callable[[str], None] =
     systems["riffusion-roundtrip"] = round_trip
     settings = BenchSettings(
         metrics=METRICS,
-        embedder_options=model_options(mcc_checkpoint=str(joint)),
+        joint_options=joint_model_options(mcc_checkpoint=str(joint)),
         captions="demo",
     )
     result, report = bench_to_folder(out / "records", systems, settings, out / "bench")

@@ -16,6 +16,7 @@ def data_path(name: str) -> Path:
 MUSICCAPS_CSV = data_path("musiccaps-public.csv")
 AUDIOSET_CLASS_MAP = data_path("audioset-class-map.csv")
 PAPER_TABLE1 = data_path("paper-table1.json")
+MUSICGEN_TABLE1 = data_path("musicgen-table1.json")
 DEMO_DIR = data_path("demo")
 DEMO_CSV = DEMO_DIR / "demo.csv"
 DEMO_AUDIO_DIR = DEMO_DIR / "clips"

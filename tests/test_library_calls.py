@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from musiccaps_kit.bench.run import known_metrics, model_options, parse_systems
+from musiccaps_kit.bench.run import (
+    joint_model_options,
+    known_metrics,
+    model_options,
+    parse_systems,
+)
 from musiccaps_kit.cli import main
 from musiccaps_kit.data import catalog
 from musiccaps_kit.data.preparation import build_config
@@ -39,10 +44,12 @@ def test_the_cascade_plugs_in_through_entry_points():
     assert "cascade" in TOKENIZERS.names()
     metrics = known_metrics()
     assert {"fad_musicnn", "fad_vggish", "kld_leaf", "mcc_clap", "mcc_mulan"} <= set(metrics)
-    options = model_options(mcc_checkpoint="joint.pt", clap_amodel="HTSAT-base")
+    options = joint_model_options(mcc_checkpoint="joint.pt", clap_amodel="HTSAT-base")
     assert options["mulan"] == options["projection"] == {"checkpoint": "joint.pt"}
     assert options["clap"] == {"checkpoint": "joint.pt", "amodel": "HTSAT-base"}
-    assert options["vggish"] == {"frontend": "google2019"}
+    assert model_options()["vggish"] == {"frontend": "google2019"}
+    # CLAP the embedder (fad_clap, kad_clap, clap_score) has its own settings
+    assert model_options(clap_model="m")["clap"] == {"model": "m"}
     help_text = CliRunner().invoke(main, ["bench", "--help"], terminal_width=300).output
     assert ", ".join(metrics) in help_text
 

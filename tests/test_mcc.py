@@ -81,7 +81,7 @@ def test_mcc_through_bench_on_real_clips(trained, tmp_path):
     catalog_csv = write_realmusic_catalog(clips.path.parent, tmp_path / "captions.csv")
     settings = BenchSettings(
         metrics=("mcc_projection",),
-        embedder_options={"projection": {"checkpoint": str(path)}},
+        joint_options={"projection": {"checkpoint": str(path)}},
         captions=str(catalog_csv),
         bootstrap_rounds=20,
     )
@@ -93,7 +93,7 @@ def test_mcc_through_bench_on_real_clips(trained, tmp_path):
     # the demo catalog has none of these ids: a clear error, not a NaN
     bad = BenchSettings(
         metrics=("mcc_projection",),
-        embedder_options=settings.embedder_options,
+        joint_options=settings.joint_options,
         captions="demo",
     )
     with pytest.raises(ValueError, match="have no caption"):
@@ -138,7 +138,7 @@ def test_mcc_with_clap_through_bench(fake_clap, tmp_path):
         shutil.copy(path, ref)
     settings = BenchSettings(
         metrics=("mcc_clap",),
-        embedder_options={"clap": {"checkpoint": str(checkpoint)}},
+        joint_options={"clap": {"checkpoint": str(checkpoint)}},
         captions="demo",
         bootstrap_rounds=20,
     )

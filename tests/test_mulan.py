@@ -82,7 +82,7 @@ def test_mcc_with_mulan_through_bench(trained, tmp_path):
         shutil.copy(clip, ref)
     settings = BenchSettings(
         metrics=("mcc_mulan",),
-        embedder_options={"mulan": {"checkpoint": str(path)}},
+        joint_options={"mulan": {"checkpoint": str(path)}},
         captions="demo",
         bootstrap_rounds=20,
     )

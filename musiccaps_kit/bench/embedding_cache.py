@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -159,3 +159,27 @@ def _name_the_culprit(cache, clips: Clips, chunk, rate: int, label: str) -> None
         except (ValueError, AudioError) as e:
             where = clips.describe(clip_id) if hasattr(clips, "describe") else clip_id
             raise ClipError(f"{label}: clip {clip_id} ({where}): {e}") from None
+
+
+def cached_text_embeddings(
+    root: str | Path, recipe: dict, texts: Sequence[str], embed: Callable[[list[str]], np.ndarray]
+) -> np.ndarray:
+    """``[len(texts), dims]`` text embeddings, cached like audio ones: under the hash of the
+    text tower's recipe (weights included), one ``.npy`` per text's sha256. Only texts not
+    seen before reach ``embed``, so a fully cached run builds no model."""
+    folder = Path(root) / "text" / recipe_key(recipe)
+    paths = [folder / f"{hashlib.sha256(t.encode()).hexdigest()}.npy" for t in texts]
+    rows: list[np.ndarray | None] = [None] * len(texts)
+    for i, path in enumerate(paths):
+        if path.is_file():
+            try:
+                rows[i] = np.load(path)
+            except (OSError, ValueError, EOFError):
+                path.unlink(missing_ok=True)
+    todo = [i for i, row in enumerate(rows) if row is None]
+    if todo:
+        for i, row in zip(todo, embed([texts[i] for i in todo]), strict=True):
+            with atomic_path(paths[i]) as tmp, open(tmp, "wb") as f:
+                np.save(f, row)
+            rows[i] = row
+    return np.stack(rows)

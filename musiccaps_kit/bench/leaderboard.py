@@ -1,6 +1,8 @@
 """A bench result as ``leaderboard.json``, ``leaderboard.md`` and ``per_clip.csv`` content,
-with the paper's Table 1 beside the measured rows, marked as reported, and every stand-in
-for one of the paper's metrics marked as such (``report.write`` writes them all)."""
+with MusicLM's and MusicGen's Table 1 beside the measured rows, marked as reported, each
+column named by the published protocol it matches (or marked as a stand-in that matches
+none), and how far each metric agrees with a listening study (``report.write`` writes
+them all)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ import json
 from typing import Any
 
 from musiccaps_kit import __version__
-from musiccaps_kit.resources import PAPER_TABLE1
+from musiccaps_kit.resources import MUSICGEN_TABLE1, PAPER_TABLE1
 
-LOWER_IS_BETTER = {"fad": True, "kld": True, "mcc": False}
+LOWER_IS_BETTER = {"fad": True, "kad": True, "kld": True, "mcc": False, "clap": False}
 
 # Our metric -> (the paper's Table 1 column it corresponds to, why it is only a stand-in).
 PAPER_COLUMNS: dict[str, tuple[str, str | None]] = {
@@ -26,12 +28,51 @@ PAPER_COLUMNS: dict[str, tuple[str, str | None]] = {
 }
 
 
+# Our metric -> MusicGen's Table 1 column with the same protocol (AudioCraft's metrics).
+MUSICGEN_COLUMNS = {
+    "fad_vggish": "fad_vggish",
+    "kld_passt": "kld_passt",
+    "clap_score": "clap_score",
+}
+# Metrics whose protocol is a tool's rather than a paper's.
+TOOL_PROTOCOLS = {"fad_clap": "fadtk", "fad_encodec": "fadtk", "kad": "kadtk"}
+
+
+def protocol(metric: str) -> str:
+    """The published protocol a column matches, as its header says it."""
+    musiclm = metric in PAPER_COLUMNS and PAPER_COLUMNS[metric][1] is None
+    tables = [
+        name
+        for name, hit in (("MusicLM", musiclm), ("MusicGen", metric in MUSICGEN_COLUMNS))
+        if hit
+    ]
+    if tables:
+        return f"as {' and '.join(tables)} Table 1"
+    tool = TOOL_PROTOCOLS.get(metric) or TOOL_PROTOCOLS.get(metric.split("_")[0])
+    if tool:
+        return f"as {tool}"
+    if metric in PAPER_COLUMNS:
+        return "stand-in: not comparable"
+    return "this toolkit's own: no published protocol"
+
+
 def lower_is_better(metric: str) -> bool:
     return LOWER_IS_BETTER.get(metric.split("_")[0], True)
 
 
 def _paper() -> dict[str, Any]:
     return json.loads(PAPER_TABLE1.read_text())
+
+
+def _musicgen() -> dict[str, Any]:
+    return json.loads(MUSICGEN_TABLE1.read_text())
+
+
+def _reported(table: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"system": r["system"], "kind": "reported", "source": table["source"], **r}
+        for r in table["rows"]
+    ]
 
 
 def to_json(result: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
@@ -59,16 +100,13 @@ def to_json(result: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
                         "ci": list(m.ci),
                         "n": m.n,
                         "recipe": m.recipe,
+                        **({"inf": m.inf} if m.inf is not None else {}),
                     }
                     for name, m in row["results"].items()
                 },
             }
         )
-    paper = _paper()
-    reported = [
-        {"system": r["system"], "kind": "reported", "source": paper["source"], **r}
-        for r in paper["rows"]
-    ]
+    paper, musicgen = _paper(), _musicgen()
     metrics = result.get("metrics") or sorted({m for r in rows for m in r["metrics"]})
     return {
         "created_by": f"musiccaps-kit {__version__}",
@@ -83,9 +121,60 @@ def to_json(result: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
             for m in metrics
             if m in PAPER_COLUMNS
         },
+        "columns": {
+            m: {
+                "protocol": protocol(m),
+                "musiclm_column": PAPER_COLUMNS[m][0] if m in PAPER_COLUMNS else None,
+                "musicgen_column": MUSICGEN_COLUMNS.get(m),
+            }
+            for m in metrics
+        },
         "rows": rows,
-        "paper_table1": {"note": paper["note"], "rows": reported},
+        "paper_table1": {"note": paper["note"], "rows": _reported(paper)},
+        "musicgen_table1": {"note": musicgen["note"], "rows": _reported(musicgen)},
+        **({"agreement": result["agreement"]} if "agreement" in result else {}),
     }
+
+
+def header(metric: str) -> str:
+    """A column's header: the metric and the protocol it matches."""
+    return f"{metric} ({protocol(metric)})"
+
+
+def reported_rows(board: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, str]]]:
+    """Each published row with, per measured column, the value it reports there."""
+    out = []
+    for table, column in (
+        ("paper_table1", "musiclm_column"),
+        ("musicgen_table1", "musicgen_column"),
+    ):
+        for r in board[table]["rows"]:
+            cells = {}
+            for m in board["metrics"]:
+                key = board["columns"][m][column]
+                if (
+                    key
+                    and r.get(key) is not None
+                    and not board["paper_columns"].get(m, {}).get("stand_in")
+                ):
+                    cells[m] = str(r[key])
+            label = "MusicLM" if table == "paper_table1" else "MusicGen"
+            out.append(({**r, "table": label}, cells))
+    return out
+
+
+def agreement_rows(board: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(metric, tau, interval, systems or why not) for the agreement table."""
+    rows = []
+    for metric, a in board.get("agreement", {}).get("metrics", {}).items():
+        if "skipped" in a:
+            rows.append((metric, "-", "-", a["skipped"]))
+        else:
+            lo, hi = a["ci"]
+            rows.append(
+                (metric, f"{a['tau']:+.2f}", f"[{lo:+.2f}, {hi:+.2f}]", ", ".join(a["systems"]))
+            )
+    return rows
 
 
 def fmt(metric: dict[str, Any]) -> str:
@@ -98,7 +187,9 @@ def to_markdown(board: dict[str, Any]) -> str:
     lines = [
         f"# Leaderboard (reference: {board['reference']}, {board['reference_clips']} clips)",
         "",
-        "| system | kind | pairing | n | missing | " + " | ".join(metrics) + " |",
+        "| system | kind | pairing | n | missing | "
+        + " | ".join(header(m) for m in metrics)
+        + " |",
         "|---|---|---|---|---|" + "---|" * len(metrics),
     ]
     for r in board["rows"]:
@@ -126,6 +217,21 @@ def to_markdown(board: dict[str, Any]) -> str:
         for metric, why in r["skipped"].items():
             lines.append(f"- {r['system']}: {metric} skipped: {why}.")
     lines += [f"- {note}." for note in board["notes"]]
+    for r, cells in reported_rows(board):
+        row = [f"{r['system']} ({r['table']}, reported)", "reported", "-", "-", "-"]
+        lines.append("| " + " | ".join(row + [cells.get(m, "") for m in metrics]) + " |")
+    if board.get("agreement"):
+        lines += [
+            "",
+            f"## Which metric agrees with the listeners ({board['agreement']['study']})",
+            "",
+            "Kendall's tau between each metric's ranking of the systems and the listeners' "
+            "win rates (+1: the same order).",
+            "",
+            "| metric | tau | interval | systems |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| {' | '.join(row)} |" for row in agreement_rows(board)]
     lines += [
         "",
         "## The MusicLM paper, Table 1 (reported, not measured)",
@@ -141,6 +247,21 @@ def to_markdown(board: dict[str, Any]) -> str:
             + " |"
         )
     lines += ["", board["paper_table1"]["note"], ""]
+    musicgen = board["musicgen_table1"]
+    lines += [
+        "## MusicGen, Table 1 (reported, not measured)",
+        "",
+        "| system | FAD-VGGish | KL-PaSST | CLAP | OVL | REL |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in musicgen["rows"]:
+        cells = [r.get(k) for k in ("fad_vggish", "kld_passt", "clap_score", "ovl", "rel")]
+        lines.append(
+            f"| {r['system']} (reported) | "
+            + " | ".join("-" if c is None else str(c) for c in cells)
+            + " |"
+        )
+    lines += ["", musicgen["note"], ""]
     return "\n".join(lines)
 
 

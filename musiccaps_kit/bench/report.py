@@ -21,8 +21,11 @@ from urllib.parse import quote
 
 from musiccaps_kit.atomic import write_text
 from musiccaps_kit.bench.leaderboard import (
+    agreement_rows,
     lower_is_better,
     per_clip_csv,
+    protocol,
+    reported_rows,
     to_json,
     to_markdown,
 )
@@ -91,7 +94,7 @@ def distribution_chart(result: dict[str, Any], metric: str) -> str:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    rows = [r for r in result["rows"] if metric in r["results"]]
+    rows = [r for r in result["rows"] if metric in r["results"] and r["results"][metric].per_clip]
     data = [list(r["results"][metric].per_clip.values()) for r in rows]
     fig, ax = plt.subplots(figsize=(5.6, 0.42 * len(rows) + 1.1))
     ax.boxplot(data, vert=False, widths=0.5, showfliers=False)
@@ -119,7 +122,8 @@ def table(board: dict[str, Any]) -> str:
     metrics = board["metrics"]
     marks = board["paper_columns"]
     head = "".join(
-        f"<th>{html.escape(m)}{'&dagger;' if marks.get(m, {}).get('stand_in') else ''}</th>"
+        f"<th>{html.escape(m)}{'&dagger;' if marks.get(m, {}).get('stand_in') else ''}"
+        f"<br><small>{html.escape(protocol(m))}</small></th>"
         for m in metrics
     )
     lines = [
@@ -133,13 +137,11 @@ def table(board: dict[str, Any]) -> str:
             f"<td>{html.escape(r['system'])}</td><td>measured</td><td>{r['pairing']}</td>"
             f"<td>{r['n_common']}</td>{cells}</tr>"
         )
-    for r in board["paper_table1"]["rows"]:
-        cells = ""
-        for m in metrics:
-            value = r.get(marks[m]["column"]) if m in marks else None
-            cells += "<td>-</td>" if value is None else f"<td>{value}</td>"
+    for r, values in reported_rows(board):
+        cells = "".join(f"<td>{html.escape(values.get(m, '-'))}</td>" for m in metrics)
         lines.append(
-            f"<tr class='reported'><td>{html.escape(r['system'])}</td><td>reported</td>"
+            f"<tr class='reported' data-table='{r['table']}'><td>{html.escape(r['system'])} "
+            f"<small>({r['table']} Table 1)</small></td><td>reported</td>"
             f"<td>-</td><td>-</td>{cells}</tr>"
         )
     lines.append("</table></div>")
@@ -149,15 +151,19 @@ def table(board: dict[str, Any]) -> str:
         if mark["stand_in"]
     ]
     notes += [html.escape(n) + "." for n in board["notes"]]
-    notes.append(html.escape(board["paper_table1"]["note"]))
+    notes.append("MusicLM: " + html.escape(board["paper_table1"]["note"]))
+    notes.append("MusicGen: " + html.escape(board["musicgen_table1"]["note"]))
     confidence = board["settings"].get("confidence", 0.95)
     notes.insert(0, f"Each value with its {confidence:.0%} bootstrap interval and n (clips).")
     return "\n".join(lines) + "".join(f"<p class='note'>{n}</p>" for n in notes)
 
 
-def _player(path: Path | None, out: Path, label: str) -> str:
+def _player(clips, clip_id: str, out: Path, label: str) -> str:
+    """An audio player for a clip; a clip that lives in records is written beside the
+    report (``clips/{label}/{id}.wav``) so the page can play it."""
+    path = clips.file(clip_id)
     if path is None:
-        return f"<span class='note'>{label}: in the records (no file to play)</span>"
+        path = clips.export_wav(clip_id, out / "clips" / label / f"{clip_id}.wav")
     link = "/".join(quote(part) for part in Path(os.path.relpath(path, out)).parts)
     return (
         f"<span class='note'>{label}</span>"
@@ -176,9 +182,9 @@ def worst_clips(result, out: Path, captions: dict[str, str]) -> str:
             items = []
             for clip_id, value in worst:
                 caption = captions.get(clip_id, "(no caption in the catalog)")
-                players = _player(row["clips"].file(clip_id), out, "system")
+                players = _player(row["clips"], clip_id, out, row["system"])
                 if reference is not None and clip_id in reference.ids():
-                    players += _player(reference.file(clip_id), out, "reference")
+                    players += _player(reference, clip_id, out, "reference")
                 items.append(
                     f"<div class='clip' data-id='{html.escape(clip_id)}'>"
                     f"<b>{html.escape(clip_id)}</b> {value:.3f}"
@@ -189,6 +195,25 @@ def worst_clips(result, out: Path, captions: dict[str, str]) -> str:
                 f"</summary>{''.join(items)}</details>"
             )
     return "".join(parts)
+
+
+def agreement_section(board: dict[str, Any]) -> str:
+    """Kendall's tau per metric against the listening study, as a table."""
+    if not board.get("agreement"):
+        return ""
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+        for row in agreement_rows(board)
+    )
+    recipe = html.escape(json.dumps(board["agreement"]["recipe"], indent=1))
+    return (
+        f"<h2>Which metric agrees with the listeners</h2><p class='note'>Kendall's tau "
+        f"between each metric's ranking of the systems and the listeners' win rates in "
+        f"{html.escape(str(board['agreement']['study']))}: +1 ranks the systems as the "
+        "listeners do, -1 in reverse.</p><div class='scroll'><table id='agreement'><tr>"
+        f"<th>metric</th><th>tau</th><th>interval</th><th>systems</th></tr>{body}</table>"
+        f"</div><details><summary>how</summary><pre>{recipe}</pre></details>"
+    )
 
 
 def ids_section(board: dict[str, Any]) -> str:
@@ -230,8 +255,13 @@ def render(board: dict[str, Any], result: dict[str, Any], out: Path, captions) -
     charts = "".join(
         f"<figure>{_img(metric_chart(board, m), f'{m} by system')}</figure>" for m in measured
     )
+    per_clip = [
+        m
+        for m in measured
+        if any(m in r["results"] and r["results"][m].per_clip for r in result["rows"])
+    ]
     spreads = "".join(
-        f"<figure>{_img(distribution_chart(result, m), f'{m} per clip')}</figure>" for m in measured
+        f"<figure>{_img(distribution_chart(result, m), f'{m} per clip')}</figure>" for m in per_clip
     )
     title = f"Leaderboard: {len(board['rows'])} systems against {board['reference']}"
     made = html.escape(board["created_by"])
@@ -243,7 +273,7 @@ def render(board: dict[str, Any], result: dict[str, Any], out: Path, captions) -
         f"<h1>{html.escape(title)}</h1>"
         f"<p class='note'>{board['reference_clips']} reference clips; {made}."
         " Recipes at the end; leaderboard.json holds the same numbers.</p>"
-        f"<h2>Leaderboard</h2>{table(board)}"
+        f"<h2>Leaderboard</h2>{table(board)}{agreement_section(board)}"
         f"<h2>Metrics</h2><div class='charts'>{charts}</div>"
         f"<h2>Per-clip scores</h2><div class='charts'>{spreads}</div>"
         f"<h2>The {WORST} worst clips per system and metric</h2>{worst}"

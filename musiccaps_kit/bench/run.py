@@ -25,18 +25,32 @@ from typing import Any
 import numpy as np
 
 from musiccaps_kit.audio import RESAMPLER
-from musiccaps_kit.bench import fadtk, report
+from musiccaps_kit.bench import agreement, fadtk, report
 from musiccaps_kit.bench.clips import ClipSet, Pairing, pair, read_system
 from musiccaps_kit.bench.embedders import Embedder, known_embedders, make_embedder
-from musiccaps_kit.bench.embedding_cache import EmbeddingCache, embed_clips
+from musiccaps_kit.bench.embedders.clap import ClapClips
+from musiccaps_kit.bench.embedding_cache import (
+    EmbeddingCache,
+    cached_text_embeddings,
+    embed_clips,
+)
 from musiccaps_kit.bench.joint import JointModel, known_joint_models, make_joint_model
+from musiccaps_kit.bench.leaderboard import lower_is_better
 from musiccaps_kit.bench.metrics.frechet import (
     GaussianStats,
     bootstrap_fad,
     bootstrap_fad_frames,
     fad,
+    fad_inf,
     per_clip_fad,
     sum_stats,
+)
+from musiccaps_kit.bench.metrics.kad import (
+    bootstrap_kad,
+    kad,
+    kad_inf,
+    median_pairwise_distance,
+    per_clip_kad,
 )
 from musiccaps_kit.bench.metrics.kld import kld
 from musiccaps_kit.bench.metrics.mcc import clip_embedding, mcc
@@ -65,6 +79,10 @@ class BenchSettings:
     reference_stats: str | None = None
     # the joint model --mcc-checkpoint belongs to (for the metric sets)
     mcc_model: str | None = None
+    # per joint model (mcc_*): its settings, apart from the embedders' (CLAP is both)
+    joint_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # a listening study (mck listen analyze's listening.json): which metric agrees with it
+    listening: str | None = None
 
 
 @dataclass
@@ -74,6 +92,8 @@ class MetricResult:
     n: int
     recipe: dict[str, Any]
     per_clip: dict[str, float]
+    # FAD-inf / KAD-inf: {"value", "slope", "r2"} (fadtk's and kadtk's score_inf)
+    inf: dict[str, float] | None = None
 
 
 class Skipped(Exception):
@@ -157,27 +177,37 @@ def _mean_with_interval(per_id: dict[str, float], job: _Job):
     return estimate, (float(low), float(high))
 
 
+def _reference_clips(embedder: Embedder, job: _Job, sys_ids: tuple[str, ...]):
+    """The reference's frames per clip: (those resampled with the system's ids, or all of
+    them when unpaired; the reference's other clips, which every round shares; all ids)."""
+    all_ids = tuple(sorted(job.reference.ids()))
+    frames = job.embed_set(embedder, job.reference, all_ids, "reference")
+    if not job.paired:
+        return [frames[i] for i in all_ids], [], all_ids
+    others = [frames[i] for i in sorted(set(all_ids) - set(sys_ids))]
+    return [frames[i] for i in sys_ids], others, all_ids
+
+
+def _system_clips(embedder: Embedder, job: _Job) -> tuple[tuple[str, ...], list[np.ndarray]]:
+    sys_ids = job.system_ids
+    frames = job.embed_set(embedder, job.system, sys_ids, job.label)
+    return sys_ids, [frames[i] for i in sys_ids]
+
+
 def _fad_reference(name: str, embedder: Embedder, job: _Job, sys_ids: tuple[str, ...]):
     """The reference side of FAD: (per-clip frames resampled with the system's ids or on
     their own, frames every round shares, statistics from a file, the ids used, source)."""
     spec = job.settings.reference_stats
     if spec and fadtk.parse_spec(spec)[1] == name:
         return [], [], fadtk.read(spec, embedder.recipe()), (), spec
-    all_ids = tuple(sorted(job.reference.ids()))
-    frames = job.embed_set(embedder, job.reference, all_ids, "reference")
-    if not job.paired:
-        return [frames[i] for i in all_ids], [], None, all_ids, "every clip"
-    # paired: the shared ids are drawn with the system's; the reference's other clips stay
-    others = [frames[i] for i in sorted(set(all_ids) - set(sys_ids))]
-    return [frames[i] for i in sys_ids], others, None, all_ids, "every clip"
+    reference, others, all_ids = _reference_clips(embedder, job, sys_ids)
+    return reference, others, None, all_ids, "every clip"
 
 
 def _fad_metric(name: str, job: _Job) -> MetricResult:
     settings = job.settings
     embedder = _embedder(name, settings.embedder_options.get(name, {}))
-    sys_ids = job.system_ids
-    gen = job.embed_set(embedder, job.system, sys_ids, job.label)
-    system = [gen[i] for i in sys_ids]
+    sys_ids, system = _system_clips(embedder, job)
     reference, others, from_file, ref_ids, source = _fad_reference(name, embedder, job, sys_ids)
     paired = job.paired and from_file is None
     with job.timings.phase("statistics"):
@@ -186,6 +216,7 @@ def _fad_metric(name: str, job: _Job) -> MetricResult:
         ref_total = sum_stats(parts + ([from_file] if from_file is not None else []))
         value = fad(ref_total, sum_stats(list(clips.values())))
         per_clip = per_clip_fad(ref_total, clips)
+        inf = fad_inf(ref_total, np.concatenate(system), seed=settings.seed)
     rounds, confidence, seed = settings.bootstrap_rounds, settings.confidence, settings.seed
     with job.timings.phase("bootstrap"):
         if from_file is not None:
@@ -202,9 +233,53 @@ def _fad_metric(name: str, job: _Job) -> MetricResult:
         "frames_reference": ref_total.count,
         "frames_system": sum(c.count for c in clips.values()),
         "covariance": "float64, n - 1",
+        "inf": INF_RECIPE,
         **job.interval_recipe("clips", paired),
     }
-    return MetricResult(value, ci, len(clips), recipe, per_clip)
+    return MetricResult(value, ci, len(clips), recipe, per_clip, inf.as_dict())
+
+
+INF_RECIPE = (
+    "fadtk/kadtk score_inf: 25 sizes int(linspace(500, frames, 25)), system frames drawn "
+    "with replacement (seeded), line fitted through (1/n, score); value = intercept"
+)
+
+
+def _kad_metric(name: str, job: _Job) -> MetricResult:
+    """KAD as kadtk 1.1.0: reference frames as x (baseline), the system's as y (eval)."""
+    settings = job.settings
+    embedder = _embedder(name, settings.embedder_options.get(name, {}))
+    sys_ids, system = _system_clips(embedder, job)
+    reference, others, ref_ids = _reference_clips(embedder, job, sys_ids)
+    x, y = np.concatenate(reference + others), np.concatenate(system)
+    with job.timings.phase("statistics"):
+        bandwidth = median_pairwise_distance(y)
+        value = kad(x, y, bandwidth)
+        per_clip = per_clip_kad(x, dict(zip(sys_ids, system, strict=True)))
+        inf = kad_inf(x, y, seed=settings.seed)
+    rounds, confidence, seed = settings.bootstrap_rounds, settings.confidence, settings.seed
+    with job.timings.phase("bootstrap"):
+        ci = bootstrap_kad(
+            reference, system, job.paired, rounds, confidence, seed, others, value, bandwidth
+        )
+    recipe = {
+        **embedder.recipe(),
+        "input_audio": job.audio_recipe(embedder, ref_ids, sys_ids),
+        "kad": "kadtk 1.1.0 calc_kernel_audio_distance: 100 x unbiased MMD^2, reference = x "
+        "(baseline), system = y (eval), frames of all clips pooled",
+        "kernel": "gaussian exp(-d2 / (2 bandwidth^2 + 1e-8)), d2 from Gram matrices",
+        "bandwidth": bandwidth,
+        "bandwidth_rule": "median pairwise distance of the system's frames (lower median)",
+        "precision": "float32",
+        "frames_reference": len(x),
+        "frames_system": len(y),
+        "per_clip": "kadtk score_individual: each clip (own bandwidth) against the whole "
+        "reference; clips of one frame have none",
+        "inf": INF_RECIPE,
+        **job.interval_recipe("clips"),
+        "bootstrap_bandwidth": "held at the whole system's value in every round",
+    }
+    return MetricResult(value, ci, len(system), recipe, per_clip, inf.as_dict())
 
 
 def _kld_metric(classifier: str, job: _Job) -> MetricResult:
@@ -230,17 +305,23 @@ def _kld_metric(classifier: str, job: _Job) -> MetricResult:
     return MetricResult(value, ci, len(per_id), recipe, per_id)
 
 
-def _mcc_metric(name: str, job: _Job) -> MetricResult:
-    settings = job.settings
-    options = settings.embedder_options.get(name, {})
-    model: JointModel = _model("joint", name, tuple(sorted(options.items())))
+def _captioned_ids(job: _Job, metric: str) -> tuple[str, ...]:
+    """The system's ids a text metric scores; every one needs a caption."""
     ids = job.system_ids
     lacking = [i for i in ids if not job.captions.get(i)]
     if lacking:
         raise ValueError(
-            f"MCC: {len(lacking)} ids of {job.label!r} have no caption in "
-            f"{settings.captions!r} (first: {', '.join(lacking[:5])})"
+            f"{metric}: {len(lacking)} ids of {job.label!r} have no caption in "
+            f"{job.settings.captions!r} (first: {', '.join(lacking[:5])})"
         )
+    return ids
+
+
+def _mcc_metric(name: str, job: _Job) -> MetricResult:
+    settings = job.settings
+    options = settings.joint_options.get(name, {})
+    model: JointModel = _model("joint", name, tuple(sorted(options.items())))
+    ids = _captioned_ids(job, "MCC")
     frames = job.embed_set(model.audio, job.system, ids, job.label)
     audio = {i: clip_embedding(f) for i, f in frames.items()}
     text = dict(zip(ids, model.text([job.captions[i] for i in ids]), strict=True))
@@ -256,16 +337,56 @@ def _mcc_metric(name: str, job: _Job) -> MetricResult:
     return MetricResult(value, ci, len(per_id), recipe, per_id)
 
 
+@lru_cache(maxsize=4)
+def _clap_clips(options: tuple) -> ClapClips:
+    return ClapClips(**dict(options))
+
+
+def _clap_score_metric(name: str, job: _Job) -> MetricResult:
+    """AudioCraft's CLAPTextConsistencyMetric (MusicGen Table 1 "CLAP"): per clip, the
+    cosine of the caption's and the clip's CLAP embeddings; the mean over clips. Each clip
+    is scored alone at its own length (AudioCraft's batches also score their padding)."""
+    settings = job.settings
+    audio = _clap_clips(tuple(sorted(settings.embedder_options.get(name, {}).items())))
+    ids = _captioned_ids(job, "clap_score")
+    frames = job.embed_set(audio, job.system, ids, job.label)
+    with job.timings.phase("embed"):
+        text_recipe = {**audio.tower.recipe(), "weights_sha256": audio.tower.checksum}
+        captions = [job.captions[i] for i in ids]
+        text = cached_text_embeddings(job.cache_dir, text_recipe, captions, audio.tower.text)
+    per_id = {i: float(frames[i][0] @ t) for i, t in zip(ids, text, strict=True)}
+    value, ci = _mean_with_interval(per_id, job)
+    recipe = {
+        **audio.recipe(),
+        "input_audio": job.audio_recipe(audio, (), ids),
+        "text": "the caption, RoBERTa tokenizer, padding='max_length', truncation, 77 tokens",
+        "clap_score": "cos(text embedding, audio embedding) per clip, mean over clips",
+        "captions": settings.captions,
+        **job.interval_recipe("ids"),
+    }
+    return MetricResult(value, ci, len(per_id), recipe, per_id)
+
+
 def known_metrics() -> list[str]:
     """Every metric name ``--metrics`` takes, from the embedder and joint-model registries."""
     return (
         [f"fad_{e}" for e in known_embedders()]
+        + [f"kad_{e}" for e in known_embedders()]
         + [f"kld_{c}" for c in KLD_CLASSIFIERS]
         + [f"mcc_{j}" for j in known_joint_models()]
+        + ["clap_score"]
     )
 
 
-METRIC_SETS = ("offline", "paper")
+METRIC_SETS = ("offline", "paper", "musicgen", "fadtk", "kad")
+# the option that makes an embedder local (offline) for the ``offline`` and ``kad`` sets
+LOCAL_OPTION = {
+    "leaf": "checkpoint",
+    "vggish": "handle",
+    "trill": "handle",
+    "clap": "model",
+    "encodec": "model",
+}
 
 
 def _local(options: dict[str, Any], key: str) -> bool:
@@ -273,33 +394,47 @@ def _local(options: dict[str, Any], key: str) -> bool:
     return bool(value) and Path(str(value)).exists()
 
 
+def _available(model: str, options: dict[str, dict[str, Any]]) -> bool:
+    """Whether an embedder runs without a download: musicnn ships in its package; the
+    others when their option names a local file or folder."""
+    if model == "musicnn":
+        return True
+    key = LOCAL_OPTION.get(model)
+    return key is not None and _local(options.get(model, {}), key)
+
+
 def resolve_metrics(
     names: str | tuple[str, ...], settings: BenchSettings
 ) -> tuple[tuple[str, ...], list[str]]:
     """Metric names (dashes or underscores, comma-separated or a tuple) with the named sets
-    expanded, and notes on what a set left out. ``offline``: every metric whose model
-    needs no download (musicnn; LEAF, VGGish, TRILL and the MCC model when they are local
-    files). ``paper``: FAD-TRILL, FAD-VGGish, KLD (LEAF if a checkpoint is given, else
-    musicnn standing in) and MCC (the configured joint model, MuLan by default)."""
+    expanded, and notes on what a set left out.
+
+    ``offline``: every metric whose model needs no download (musicnn; LEAF, VGGish, TRILL
+    and the MCC model when they are local files). ``paper``: MusicLM's Table 1 (FAD-TRILL,
+    FAD-VGGish, KLD: LEAF if a checkpoint is given, else musicnn standing in; MCC: the
+    configured joint model, MuLan by default). ``musicgen``: MusicGen's Table 1 (FAD-VGGish,
+    KL-PaSST when a PaSST checkpoint is given, CLAP score). ``fadtk``: FAD on CLAP and
+    EnCodec. ``kad``: KAD on every embedder available without a download. The published
+    sets (paper, musicgen, fadtk) download hub models a user has not given as files."""
     if isinstance(names, str):
         names = tuple(n for n in names.split(","))
     options, notes, out = settings.embedder_options, [], []
     mcc_model = settings.mcc_model or "mulan"
-    has_mcc = _local(options.get(mcc_model, {}), "checkpoint")
+    has_mcc = _local(settings.joint_options.get(mcc_model, {}), "checkpoint")
     for raw in names:
         name = raw.strip().lower().replace("-", "_")
         if not name:
             continue
         if name == "offline":
             out += ["fad_musicnn", "kld_musicnn"]
-            if _local(options.get("leaf", {}), "checkpoint"):
+            if _available("leaf", options):
                 out += ["fad_leaf", "kld_leaf"]
-            out += [f"fad_{m}" for m in ("vggish", "trill") if _local(options.get(m, {}), "handle")]
+            out += [f"fad_{m}" for m in ("vggish", "trill") if _available(m, options)]
             if settings.mcc_model and has_mcc:
                 out.append(f"mcc_{settings.mcc_model}")
         elif name == "paper":
             out += ["fad_trill", "fad_vggish"]
-            if _local(options.get("leaf", {}), "checkpoint"):
+            if _available("leaf", options):
                 out.append("kld_leaf")
             else:
                 out.append("kld_musicnn")
@@ -308,6 +443,17 @@ def resolve_metrics(
                 out.append(f"mcc_{mcc_model}")
             else:
                 notes.append("paper set: MCC left out (no --mcc-checkpoint)")
+        elif name == "musicgen":
+            out += ["fad_vggish", "clap_score"]
+            notes.append("musicgen set: kld_passt left out (no --passt-checkpoint)")
+        elif name == "fadtk":
+            out += ["fad_clap", "fad_encodec"]
+        elif name == "kad":
+            for model in known_embedders():
+                if _available(model, options):
+                    out.append(f"kad_{model}")
+                else:
+                    notes.append(f"kad set: kad_{model} left out (its model is not a local file)")
         else:
             _metric_function(name)
             out.append(name)
@@ -319,10 +465,14 @@ def _metric_function(metric: str):
     kind, _, model = metric.partition("_")
     if kind == "fad" and model in known_embedders():
         return _fad_metric, model
+    if kind == "kad" and model in known_embedders():
+        return _kad_metric, model
     if kind == "kld" and model in KLD_CLASSIFIERS:
         return _kld_metric, model
     if kind == "mcc" and model in known_joint_models():
         return _mcc_metric, model
+    if metric == "clap_score":
+        return _clap_score_metric, "clap"
     known = ", ".join([*known_metrics(), *METRIC_SETS])
     raise ValueError(f"unknown metric {metric!r}: known are {known}")
 
@@ -333,11 +483,12 @@ def model_options(
     trill: str | None = None,
     trill_output: str = "embedding",
     leaf_checkpoint: str | None = None,
-    mcc_checkpoint: str | None = None,
-    clap_amodel: str = "HTSAT-tiny",
+    clap_model: str | None = None,
+    clap_tokenizer: str | None = None,
+    encodec_model: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per-model settings (``BenchSettings.embedder_options``) from the bench's options: TF
-    Hub handles, the LEAF checkpoint, and the joint model's checkpoint for every MCC model."""
+    """Per-embedder settings (``BenchSettings.embedder_options``) from the bench's options:
+    TF Hub handles, the LEAF checkpoint, the CLAP and EnCodec models (hub id or local)."""
     options: dict[str, dict[str, Any]] = {
         "vggish": {"frontend": vggish_frontend},
         "trill": {"output": trill_output},
@@ -348,10 +499,24 @@ def model_options(
         options["trill"]["handle"] = trill
     if leaf_checkpoint:
         options["leaf"] = {"checkpoint": leaf_checkpoint}
-    if mcc_checkpoint:
-        for joint in known_joint_models():
-            options[joint] = {"checkpoint": mcc_checkpoint}
-        options["clap"]["amodel"] = clap_amodel
+    if clap_model:
+        options["clap"] = {"model": clap_model}
+    if clap_tokenizer:
+        options.setdefault("clap", {})["tokenizer"] = clap_tokenizer
+    if encodec_model:
+        options["encodec"] = {"model": encodec_model}
+    return options
+
+
+def joint_model_options(
+    mcc_checkpoint: str | None = None, clap_amodel: str = "HTSAT-tiny"
+) -> dict[str, dict[str, Any]]:
+    """Per-joint-model settings (``BenchSettings.joint_options``): the checkpoint for every
+    MCC model, and LAION-CLAP's audio tower."""
+    if not mcc_checkpoint:
+        return {}
+    options = {joint: {"checkpoint": mcc_checkpoint} for joint in known_joint_models()}
+    options["clap"]["amodel"] = clap_amodel
     return options
 
 
@@ -378,8 +543,8 @@ def run_bench(
     metrics, notes = resolve_metrics(settings.metrics, settings)
     plan = {metric: _metric_function(metric) for metric in metrics}
     captions = {}
-    if any(m.startswith("mcc_") for m in metrics):
-        captions = {clip.ytid: clip.caption for clip in catalog.load(settings.captions)}
+    if any(m.startswith("mcc_") or m == "clap_score" for m in metrics):
+        captions = catalog.captions(settings.captions)
     ref_set = ClipSet(reference)
     if not ref_set.ids():
         raise ValueError(f"{reference}: no clips found")
@@ -425,6 +590,24 @@ def run_bench(
     }
 
 
+def listener_agreement(
+    result: dict[str, Any], study: dict[str, Any], settings: BenchSettings
+) -> dict[str, Any]:
+    """Kendall's tau between each metric's ranking of the systems and the study's."""
+    values: dict[str, dict[str, float]] = {}
+    for row in result["rows"]:
+        for metric, m in row["results"].items():
+            values.setdefault(metric, {})[row["system"]] = m.value
+    rounds, confidence, seed = settings.bootstrap_rounds, settings.confidence, settings.seed
+    return {
+        "metrics": agreement.agreement(
+            values, {m: lower_is_better(m) for m in values}, study, rounds, confidence, seed
+        ),
+        "recipe": agreement.recipe(rounds, confidence, seed),
+        "study": settings.listening,
+    }
+
+
 def bench_to_folder(
     reference: str | Path,
     systems: dict[str, str | Path],
@@ -437,10 +620,14 @@ def bench_to_folder(
     report's path."""
     out = Path(out)
     timings = Timings()
+    study = agreement.load_study(settings.listening) if settings.listening else None
     result = run_bench(reference, systems, settings, cache_dir or out / "embeddings", timings)
+    if study is not None:
+        with timings.phase("statistics"):
+            result["agreement"] = listener_agreement(result, study, settings)
     with timings.phase("report"):
         try:
-            captions = {clip.ytid: clip.caption for clip in catalog.load(settings.captions)}
+            captions = catalog.captions(settings.captions)
         except (OSError, ValueError):
             captions = {}  # the report then says "no caption"
         path = report.write(result, asdict(settings), out, captions)

@@ -20,7 +20,9 @@ class MetricsOption(click.Option):
 
         self.help = (
             f"comma-separated, dashes or underscores: {', '.join(known_metrics())}; or the "
-            "sets offline (no download) and paper (FAD-TRILL, FAD-VGGish, KLD, MCC)"
+            "sets offline (no download), paper (MusicLM Table 1: FAD-TRILL, FAD-VGGish, KLD, "
+            "MCC), musicgen (MusicGen Table 1: FAD-VGGish, KL-PaSST, CLAP score), fadtk "
+            "(FAD on CLAP and EnCodec) and kad (KAD on every local embedder)"
         )
         return super().get_help_record(ctx)
 
@@ -87,7 +89,28 @@ class MetricsOption(click.Option):
     help="the joint model for mcc_*: `mck train mulan` model.pt, a LAION-CLAP .pt, or a "
     "`mck train projection` file",
 )
-@click.option("--clap-amodel", default="HTSAT-tiny", show_default=True, help="CLAP audio tower")
+@click.option(
+    "--clap-amodel",
+    default="HTSAT-tiny",
+    show_default=True,
+    help="the audio tower of the LAION-CLAP --mcc-checkpoint (mcc_clap)",
+)
+@click.option(
+    "--clap-model",
+    metavar="ID|DIR|FILE.pt",
+    help="CLAP for clap_score, fad_clap and kad_clap: a hub id, a save_pretrained folder or "
+    "a LAION-CLAP .pt file  [default: laion/larger_clap_music]",
+)
+@click.option(
+    "--clap-tokenizer",
+    metavar="ID|DIR",
+    help="the text tokenizer for a --clap-model FILE.pt  [default: roberta-base]",
+)
+@click.option(
+    "--encodec-model",
+    metavar="ID|DIR",
+    help="EnCodec for fad_encodec and kad_encodec  [default: facebook/encodec_24khz]",
+)
 @click.option(
     "--mcc-model",
     help="the joint model --mcc-checkpoint belongs to (mulan, projection, clap), for the "
@@ -103,7 +126,8 @@ class MetricsOption(click.Option):
     "--captions",
     default="musiccaps",
     show_default=True,
-    help="catalog whose captions MCC scores: musiccaps, demo, hub or a CSV path",
+    help="captions for MCC and clap_score, by the system's ids: musiccaps, demo, hub, a "
+    "catalog CSV or any CSV with ytid,caption columns",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option(
@@ -130,6 +154,9 @@ def bench(
     leaf_checkpoint: str | None,
     mcc_checkpoint: str | None,
     clap_amodel: str,
+    clap_model: str | None,
+    clap_tokenizer: str | None,
+    encodec_model: str | None,
     mcc_model: str | None,
     reference_stats: str | None,
     captions: str,
@@ -142,6 +169,7 @@ def bench(
     from musiccaps_kit.bench.run import (
         BenchSettings,
         bench_to_folder,
+        joint_model_options,
         model_options,
         parse_systems,
     )
@@ -156,9 +184,17 @@ def bench(
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--system") from None
     options = model_options(
-        vggish, vggish_frontend, trill, trill_output, leaf_checkpoint, mcc_checkpoint, clap_amodel
+        vggish,
+        vggish_frontend,
+        trill,
+        trill_output,
+        leaf_checkpoint,
+        clap_model,
+        clap_tokenizer,
+        encodec_model,
     )
     settings = BenchSettings(
+        joint_options=joint_model_options(mcc_checkpoint, clap_amodel),
         metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()),
         mcc_model=mcc_model,
         reference_stats=reference_stats,

@@ -302,3 +302,40 @@ def load(dataset: str) -> Catalog:
     if dataset == "hub":
         return load_hub()
     return load_csv(dataset)
+
+
+def captions(spec: str) -> dict[str, str]:
+    """Captions by id from a catalog name (``musiccaps``, ``demo``, ``hub``), a catalog CSV,
+    or any CSV with ``ytid`` and ``caption`` columns (what a bench needs to score text
+    consistency); a duplicate id or an empty caption is an error naming its row."""
+    path = Path(spec)
+    if not path.is_file():
+        return {clip.ytid: clip.caption for clip in load(spec)}
+    try:
+        text = read_utf8(path)
+    except OSError as e:
+        raise CatalogError(f"{path}: cannot open captions: {e.strerror}") from None
+    except ValueError as e:
+        raise CatalogError(str(e)) from None
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    if all(c in header for c in REQUIRED_COLUMNS):
+        return {clip.ytid: clip.caption for clip in load_csv(path)}
+    if "ytid" not in header or "caption" not in header:
+        raise CatalogError(f"{path}: captions need the columns ytid and caption")
+    out: dict[str, str] = {}
+    try:
+        for i, row in enumerate(reader, start=1):
+            ytid, caption = (row.get("ytid") or "").strip(), (row.get("caption") or "").strip()
+            where = f"{path}: row {i} (line {reader.line_num})"
+            if not CLIP_ID_PATTERN.match(ytid):
+                raise CatalogError(f"{where}, column 'ytid': {ytid!r} is not a valid id")
+            if not caption:
+                raise CatalogError(f"{where}, column 'caption': empty caption for {ytid}")
+            if ytid in out:
+                raise CatalogError(f"{where}, column 'ytid': duplicate id {ytid!r}")
+            out[ytid] = caption
+    except csv.Error as e:
+        raise CatalogError(f"{path}: line {reader.line_num}: {e}") from None
+    return out

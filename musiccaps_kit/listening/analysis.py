@@ -185,6 +185,12 @@ def analyze(
             for a in names
         },
         "tests": tests,
+        # the ratings themselves (order shown, raw answer), so that other tools (mck
+        # bench --listening) can resample raters and clips
+        "rating_rows": [
+            {k: row.get(k) for k in ("rater", "clip_id", "source_a", "source_b", "answer")}
+            for row in rows
+        ],
         "bradley_terry": {
             s: {"strength": float(strengths[i]), "ci": [float(low[i]), float(high[i])]}
             for s, i in index.items()

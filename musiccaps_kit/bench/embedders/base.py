@@ -28,6 +28,8 @@ class Embedder(ABC):
 
     def batch(self, waves: Sequence[np.ndarray], rate: int) -> list[np.ndarray]:
         """Embed several clips at once: models that batch across clips run one pass."""
+        if not waves:
+            return []
         ready = []
         for wave in waves:
             wave = np.asarray(wave, dtype=np.float32)
@@ -75,6 +77,8 @@ class Embedder(ABC):
 EMBEDDERS: Registry[Embedder] = Registry(
     "embedder",
     (
+        "musiccaps_kit.bench.embedders.clap",
+        "musiccaps_kit.bench.embedders.encodec",
         "musiccaps_kit.bench.embedders.leaf",
         "musiccaps_kit.bench.embedders.musicnn",
         "musiccaps_kit.bench.embedders.tfhub",

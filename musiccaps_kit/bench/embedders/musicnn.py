@@ -231,13 +231,18 @@ class Musicnn(Embedder):
             raise ValueError(f"musicnn model must be one of {MODELS}")
         if output not in OUTPUTS:
             raise ValueError(f"musicnn output must be one of {OUTPUTS}")
-        import torch
-
         self.model, self.output = model, output
         self.folder = model_folder(model)
-        self.net = _network_class()(read_checkpoint(self.folder)).eval()
-        self._torch = torch
+        self._net = None
         self._checksum: str | None = None
+
+    @property
+    def net(self):
+        """The network, built on first use: a run whose embeddings are all cached reads the
+        checksum of the weight files and never imports TensorFlow or torch."""
+        if self._net is None:
+            self._net = _network_class()(read_checkpoint(self.folder)).eval()
+        return self._net
 
     def forward(self, waves: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Penultimate features and tag logits, one row per 3 s patch, for each clip.
@@ -255,12 +260,12 @@ class Musicnn(Embedder):
             x = np.concatenate(per_clip)
             count = len(x)
             x = np.pad(x, ((0, -count % BATCH_PATCHES), (0, 0), (0, 0)))
-            with self._torch.no_grad():
-                outputs = [
-                    self.net(chunk) for chunk in self._torch.from_numpy(x).split(BATCH_PATCHES)
-                ]
-            penultimate = self._torch.cat([o[0] for o in outputs]).numpy()[:count]
-            logits = self._torch.cat([o[1] for o in outputs]).numpy()[:count]
+            import torch
+
+            with torch.no_grad():
+                outputs = [self.net(chunk) for chunk in torch.from_numpy(x).split(BATCH_PATCHES)]
+            penultimate = torch.cat([o[0] for o in outputs]).numpy()[:count]
+            logits = torch.cat([o[1] for o in outputs]).numpy()[:count]
             ends = np.cumsum([len(p) for p in per_clip])
             for key, start, end in zip(todo, np.r_[0, ends[:-1]], ends, strict=True):
                 done[key] = (penultimate[start:end], logits[start:end])

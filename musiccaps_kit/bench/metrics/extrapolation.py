@@ -28,7 +28,7 @@ class Extrapolation:
 
 
 def extrapolate(
-    score: Callable[[np.ndarray], float],
+    score_draws: Callable[[np.ndarray, list[np.ndarray]], list[float]],
     frames: np.ndarray,
     steps: int = 25,
     min_n: int = 500,
@@ -36,17 +36,19 @@ def extrapolate(
 ) -> Extrapolation:
     """fadtk's and kadtk's ``score_inf``: for each of ``steps`` sizes
     ``int(np.linspace(min_n, len(frames), steps))`` a draw of that many frames with
-    replacement is scored, then score = value + slope / n is fitted. kadtk draws from
-    NumPy's global state; here from a generator seeded with ``seed``. With fewer than
-    ``min_n`` frames the sizes run downwards from ``min_n``, as in both tools."""
+    replacement is scored (``score_draws(frames, index arrays)`` scores them all, so a
+    metric may share work between draws), then score = value + slope / n is fitted. The
+    tools draw from NumPy's global state; here from a generator seeded with ``seed``. With
+    fewer than ``min_n`` frames the sizes run downwards from ``min_n``, as in both tools."""
     rng = np.random.default_rng(seed)
     sizes = [int(n) for n in np.linspace(min_n, len(frames), steps)]
-    points = []
-    for n in sizes:
-        points.append((n, float(score(frames[rng.choice(len(frames), size=n, replace=True)]))))
+    draws = [rng.choice(len(frames), size=n, replace=True) for n in sizes]
+    scores = [float(v) for v in score_draws(frames, draws)]
     xs = 1 / np.asarray(sizes, dtype=np.float64)
-    ys = np.asarray([p[1] for p in points])
+    ys = np.asarray(scores)
     slope, intercept = np.polyfit(xs, ys, 1)
     spread = np.sum((ys - ys.mean()) ** 2)
     r2 = 1 - np.sum((ys - (slope * xs + intercept)) ** 2) / spread if spread > 0 else 1.0
-    return Extrapolation(float(intercept), float(slope), float(r2), tuple(points))
+    return Extrapolation(
+        float(intercept), float(slope), float(r2), tuple(zip(sizes, scores, strict=True))
+    )

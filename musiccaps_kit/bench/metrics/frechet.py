@@ -155,10 +155,10 @@ def fad_inf(
     """fadtk's FAD-inf (``FrechetAudioDistance.score_inf``): FAD of draws of the system's
     frames (with replacement) against the reference statistics, extrapolated to n -> inf."""
 
-    def score(draw: np.ndarray) -> float:
+    def score(pool: np.ndarray, draws: list[np.ndarray]) -> list[float]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RankDeficientWarning)
-            return fad(reference, GaussianStats.of(draw))
+            return [fad(reference, GaussianStats.of(pool[draw])) for draw in draws]
 
     return extrapolate(score, np.asarray(frames), steps, min_n, seed)
 

@@ -30,7 +30,6 @@ from musiccaps_kit.bootstrap import bootstrap_interval
 SCALE = 100  # kadtk's SCALE_FACTOR
 EPS = 1e-8  # kadtk's eps in gamma = 1 / (2 bandwidth^2 + eps)
 BLOCK = 4096  # frames per block: larger sets are never held as full matrices
-HISTOGRAM_BINS = 1 << 16
 
 
 def _torch():
@@ -53,23 +52,22 @@ def _blocks(n: int, block: int) -> list[tuple[int, int]]:
     return [(s, min(s + block, n)) for s in range(0, n, block)]
 
 
-def _pair_distances(y, a: tuple[int, int], b: tuple[int, int]):
-    """Euclidean distances between frames of blocks a and b, computed directly (as
-    ``torch.pdist``), each unordered pair once."""
-    torch = _torch()
-    d = torch.cdist(y[a[0] : a[1]], y[b[0] : b[1]], compute_mode="donot_use_mm_for_euclid_dist")
-    if a == b:
-        rows, cols = torch.triu_indices(len(d), len(d), offset=1)
-        return d[rows, cols]
-    return d.reshape(-1)
+def _pair_squared_distances(y, sq, a: tuple[int, int], b: tuple[int, int]):
+    """Squared distances between frames of blocks a and b (from the Gram matrix, clamped
+    at 0), each unordered pair once."""
+    d2 = _squared_distances(y[a[0] : a[1]], y[b[0] : b[1]], sq[a[0] : a[1]], sq[b[0] : b[1]])
+    d2 = d2.clamp_(min=0)
+    return d2[_torch().ones_like(d2, dtype=_torch().bool).triu_(1)] if a == b else d2.reshape(-1)
 
 
-def median_pairwise_distance(frames, block: int = BLOCK) -> float:
+def median_pairwise_distance(frames, block: int = BLOCK, seed: int = 0) -> float:
     """kadtk's bandwidth: the lower median of the pairwise Euclidean distances, float32.
 
     Up to ``block`` frames: ``torch.median(torch.pdist(y))``, as kadtk. Above: the same
-    order statistic found exactly without holding all n(n-1)/2 distances: a histogram over
-    blocks locates the bin holding it, a second pass sorts that bin's values."""
+    order statistic without holding all n(n-1)/2 distances (from Gram matrices, so within
+    1e-6 of pdist's direct differences): a sample of pairs brackets it, one pass over
+    blocks counts the pairs below the bracket and keeps those inside, and the k-th value
+    is read from those; should the bracket miss (about 1 in 10^6), it widens and repeats."""
     torch = _torch()
     y = _tensor(frames, torch.float32)
     n = len(y)
@@ -77,55 +75,89 @@ def median_pairwise_distance(frames, block: int = BLOCK) -> float:
         return float(torch.median(torch.pdist(y)).item())
     total = n * (n - 1) // 2
     k = (total - 1) // 2  # torch.median's lower median: the k-th smallest, from 0
-    pairs = [(a, b) for i, a in enumerate(_blocks(n, block)) for b in _blocks(n, block)[i:]]
-    radius = float(torch.linalg.vector_norm(y - y.mean(0), dim=1).max())
-    top = 2 * radius * (1 + 1e-6) + 1e-30  # no distance exceeds the diameter
-    counts = torch.zeros(HISTOGRAM_BINS, dtype=torch.float64)
-    for a, b in pairs:
-        counts += torch.histc(_pair_distances(y, a, b), HISTOGRAM_BINS, 0, top).double()
-    cumulative = torch.cumsum(counts, 0)
-    first = int(torch.searchsorted(cumulative, torch.tensor(float(k + 1), dtype=torch.float64)))
-    width = top / HISTOGRAM_BINS
-    low, high = max(first - 1, 0) * width, (first + 2) * width  # one bin of slack each side
+    sq = _square_norms(y)
+    rng = np.random.default_rng(seed)
+    i, j = rng.integers(0, n, (2, 200_000))
+    keep = i != j
+    sample = ((y[i[keep]] - y[j[keep]]) ** 2).sum(1).sort().values
+    q = len(sample) / 2
+    margin = 5 * (len(sample) / 4) ** 0.5 + 50  # five binomial standard deviations
+    low = float(sample[max(int(q - margin), 0)])
+    high = float(sample[min(int(q + margin), len(sample) - 1)])
+    pairs = [(a, b) for t, a in enumerate(_blocks(n, block)) for b in _blocks(n, block)[t:]]
     while True:
         below, inside = 0, []
         for a, b in pairs:
-            d = _pair_distances(y, a, b)
-            below += int((d < low).sum())
-            inside.append(d[(d >= low) & (d < high)])
+            d2 = _pair_squared_distances(y, sq, a, b)
+            below += int((d2 < low).sum())
+            inside.append(d2[(d2 >= low) & (d2 <= high)])
         values = torch.sort(torch.cat(inside)).values
         if below <= k < below + len(values):
-            return float(values[k - below].item())
-        low, high = (max(low - width, 0.0), high) if k < below else (low, high + width)
+            return float(values[k - below].sqrt().item())
+        low, high = (0.0, high) if k < below else (low, float("inf"))
 
 
 def _gamma(bandwidth: float) -> float:
     return 1.0 / (2 * bandwidth**2 + EPS)
 
 
+def _squared_distances(a, b, sq_a, sq_b):
+    """|a|^2 + |b|^2 - 2 a.b between two blocks (kadtk's d2, from the Gram matrix)."""
+    torch = _torch()
+    return torch.addmm(sq_a.unsqueeze(1) + sq_b.unsqueeze(0), a, b.T, alpha=-2)
+
+
 def _kernel_block(a, b, sq_a, sq_b, gamma: float):
-    """exp(-gamma * d2) between two blocks, d2 from the Gram matrix as kadtk."""
-    d2 = sq_a.unsqueeze(1) + sq_b.unsqueeze(0) - 2 * (a @ b.T)
-    return (-gamma * d2).exp()
+    """exp(-gamma * d2) between two blocks."""
+    return _squared_distances(a, b, sq_a, sq_b).mul_(-gamma).exp_()
 
 
 def _square_norms(x):
     return (x * x).sum(1)
 
 
-def _kernel_sum(a, b, gamma: float, same: bool, block: int) -> float:
-    """The sum of k over all pairs of a and b (``same``: a is b, the diagonal left out)."""
+def _kernel_sums(a, b, gammas: Sequence[float], same: bool, block: int = BLOCK) -> np.ndarray:
+    """For each gamma, the sum of exp(-gamma d2) over all pairs of a and b (``same``: a is
+    b, the diagonal left out). Each block's distances are computed once for every gamma."""
     sq_a, sq_b = _square_norms(a), _square_norms(b)
-    total = 0.0
+    totals = np.zeros(len(gammas))
     for i, (s0, s1) in enumerate(_blocks(len(a), block)):
         columns = _blocks(len(b), block)[i:] if same else _blocks(len(b), block)
         for t0, t1 in columns:
-            k = _kernel_block(a[s0:s1], b[t0:t1], sq_a[s0:s1], sq_b[t0:t1], gamma)
-            if same and s0 == t0:
-                total += float(k.sum()) - float(k.diagonal().sum())
-            else:
-                total += float(k.sum()) * (2 if same else 1)
-    return total
+            d2 = _squared_distances(a[s0:s1], b[t0:t1], sq_a[s0:s1], sq_b[t0:t1])
+            for g, gamma in enumerate(gammas):
+                k = (d2 * -gamma).exp_()
+                if same and s0 == t0:
+                    totals[g] += float(k.sum()) - float(k.diagonal().sum())
+                else:
+                    totals[g] += float(k.sum()) * (2 if same else 1)
+    return totals
+
+
+def _kernel_sum(a, b, gamma: float, same: bool, block: int = BLOCK) -> float:
+    return float(_kernel_sums(a, b, [gamma], same, block)[0])
+
+
+def _kad_against(x, xx_mean: float, y, gamma: float, block: int) -> float:
+    """KAD of y against x when x's own term (at this gamma) is known."""
+    m, n = len(x), len(y)
+    yy = _kernel_sum(y, y, gamma, True, block) / (n * (n - 1))
+    xy = _kernel_sum(x, y, gamma, False, block) / (m * n)
+    return SCALE * (xx_mean + yy - 2 * xy)
+
+
+def _kad_many(reference, systems: list, block: int = BLOCK) -> list[float]:
+    """KAD of each system frame set against one reference, each with its own bandwidth
+    (kadtk's rule): the reference's own term for every bandwidth in one pass over it."""
+    torch = _torch()
+    x = _tensor(reference, torch.float32)
+    ys = [_tensor(y, torch.float32) for y in systems]
+    gammas = [_gamma(median_pairwise_distance(y, block)) for y in ys]
+    m = len(x)
+    xx = _kernel_sums(x, x, gammas, True, block) / (m * (m - 1))
+    return [
+        _kad_against(x, xx[i], y, g, block) for i, (y, g) in enumerate(zip(ys, gammas, strict=True))
+    ]
 
 
 def _kad_full(x, y, gamma: float) -> float:
@@ -164,25 +196,25 @@ def kad(
     m, n = len(x), len(y)
     if max(m, n) <= block:
         return _kad_full(x, y, gamma)
-    xx = _kernel_sum(x, x, gamma, True, block) / (m * (m - 1))
-    yy = _kernel_sum(y, y, gamma, True, block) / (n * (n - 1))
-    xy = _kernel_sum(x, y, gamma, False, block) / (m * n)
-    return SCALE * (xx + yy - 2 * xy)
+    return _kad_against(x, _kernel_sum(x, x, gamma, True, block) / (m * (m - 1)), y, gamma, block)
 
 
 def kad_inf(reference, system, steps: int = 25, min_n: int = 500, seed: int = 0) -> Extrapolation:
     """kadtk's ``score_inf``: KAD of draws of the system's frames against the whole
     reference, the bandwidth taken from each draw, extrapolated to n -> inf."""
-    return extrapolate(lambda y: kad(reference, y), np.asarray(system), steps, min_n, seed)
+
+    def score(pool: np.ndarray, draws: list[np.ndarray]) -> list[float]:
+        return _kad_many(reference, [pool[d] for d in draws])
+
+    return extrapolate(score, np.asarray(system, dtype=np.float32), steps, min_n, seed)
 
 
 def per_clip_kad(reference, clips: dict[str, np.ndarray]) -> dict[str, float]:
     """kadtk's ``score_individual``: each clip's frames (y, with their own bandwidth)
     against the whole reference. A clip of one frame has no KAD (n(n - 1) = 0) and is left
     out."""
-    return {
-        clip_id: kad(reference, frames) for clip_id, frames in clips.items() if len(frames) >= 2
-    }
+    kept = {clip_id: frames for clip_id, frames in clips.items() if len(frames) >= 2}
+    return dict(zip(kept, _kad_many(reference, list(kept.values())), strict=True)) if kept else {}
 
 
 class ClipKernelSums:

@@ -1,0 +1,222 @@
+"""CLAP on ``transformers.ClapModel``: fadtk's ``clap-laion-music`` embedder (``fad_clap``,
+``kad_clap``) and the audio side of AudioCraft's CLAP score (``clap_score``).
+
+``model`` is a hub id (default ``laion/larger_clap_music``, LAION's music CLAP in
+transformers), a folder written by ``save_pretrained``, or a LAION-CLAP ``.pt`` file
+converted on load (``laion_checkpoint``; its tokenizer: ``tokenizer``, default
+``roberta-base``). Whether ``laion/larger_clap_music`` is converted from exactly
+``music_audioset_epoch_15_esc_90.14.pt``, the file AudioCraft and fadtk load, is not
+confirmed (LAION-AI/CLAP issue 172): the recipe names the model and its weights' sha256.
+(The ``clap`` *joint model* for ``mcc_clap`` is another thing: the ``laion_clap`` package.)
+
+Front end: ``ClapFeatureExtractor`` with ``truncation="rand_trunc"`` and
+``padding="repeatpad"`` (the non-fusion path; its default ``"fusion"`` is wrong for these
+models): 48 kHz, periodic Hann 1024, hop 480, 64 Slaney mel bands, 10*log10. Embeddings are
+the L2-normalised projections.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from musiccaps_kit.bench.embedders.base import Embedder, register
+from musiccaps_kit.bench.embedders.hf_models import resolve
+from musiccaps_kit.checksums import checksum_files
+
+RATE = 48000
+WINDOW = 10 * RATE  # 480,000 samples: the model's 10 s input
+HOP = RATE  # fadtk: one window every second
+DEFAULT_MODEL = "laion/larger_clap_music"
+DEFAULT_TOKENIZER = "roberta-base"  # LAION-CLAP's text tokenizer (for a .pt file)
+BATCH = 8  # windows per forward pass
+# the LAION music CLAP's front end, used where a folder brings no preprocessor_config.json
+FRONT_END = {
+    "feature_size": 64,
+    "sampling_rate": RATE,
+    "hop_length": 480,
+    "max_length_s": 10,
+    "fft_window_size": 1024,
+    "frequency_min": 50,
+    "frequency_max": 14000,
+}
+
+
+class ClapTower:
+    """One CLAP model, its feature extractor and tokenizer. Resolving it (folder, config,
+    weights' checksum) loads nothing; the network is built on the first embedding."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, tokenizer: str | None = None):
+        self.spec, self.tokenizer_spec = str(model), tokenizer
+        path = Path(self.spec).expanduser()
+        if path.suffix == ".pt":
+            if not path.is_file():
+                raise ValueError(f"--clap-model {model}: no such file")
+            self.file, self.folder = path, None
+            self.checksum = checksum_files([path])
+            self.tokenizer_spec = tokenizer or DEFAULT_TOKENIZER
+        else:
+            found = resolve(self.spec, "clap", "--clap-model")
+            self.file, self.folder, self.checksum = None, found.folder, found.checksum
+        self._parts: tuple | None = None
+
+    def _load(self):
+        if self._parts is None:
+            from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel
+
+            from musiccaps_kit.bench.embedders.laion_checkpoint import load_laion_checkpoint
+
+            if self.file is not None:
+                model = load_laion_checkpoint(self.file)
+            else:
+                model = ClapModel.from_pretrained(self.folder).eval()
+            modes = {"truncation": "rand_trunc", "padding": "repeatpad"}
+            if self.folder is not None and (self.folder / "preprocessor_config.json").is_file():
+                extractor = ClapFeatureExtractor.from_pretrained(self.folder, **modes)
+            else:
+                extractor = ClapFeatureExtractor(**FRONT_END, **modes)
+            source = self.tokenizer_spec or self.folder
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(source)
+            except (OSError, ValueError) as e:
+                raise ValueError(f"CLAP tokenizer {source}: cannot load it ({e})") from None
+            self._parts = (model, extractor, tokenizer)
+        return self._parts
+
+    def audio(self, clips: list[np.ndarray]) -> np.ndarray:
+        """``[len(clips), dims]`` normalised embeddings of 48 kHz clips; a clip of at most
+        10 s goes in whole (repeat-padded by the extractor), a longer one must be cut first."""
+        import torch
+
+        model, extractor, _ = self._load()
+        out = []
+        for start in range(0, len(clips), BATCH):
+            chunk = [np.asarray(c, dtype=np.float32) for c in clips[start : start + BATCH]]
+            features = extractor(chunk, sampling_rate=RATE, return_tensors="pt")
+            with torch.no_grad():
+                result = model.get_audio_features(
+                    input_features=features["input_features"].float(),
+                    is_longer=features.get("is_longer"),
+                )
+            out.append(_normalised(_pooled(result)))
+        return np.concatenate(out)
+
+    def text(self, captions: list[str]) -> np.ndarray:
+        """AudioCraft's tokenisation: ``padding="max_length", truncation=True,
+        max_length=77``; normalised text embeddings."""
+        import torch
+
+        model, _, tokenizer = self._load()
+        tokens = tokenizer(
+            list(captions),
+            padding="max_length",
+            truncation=True,
+            max_length=77,
+            return_tensors="pt",
+        )
+        with torch.no_grad():
+            result = model.get_text_features(
+                input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
+            )
+        return _normalised(_pooled(result))
+
+    def recipe(self) -> dict[str, Any]:
+        return {
+            "model": self.spec,
+            "model_kind": "LAION-CLAP .pt converted (transformers' key mapping)"
+            if self.file
+            else "transformers ClapModel",
+            "front_end": "ClapFeatureExtractor(truncation='rand_trunc', padding='repeatpad'): "
+            "periodic Hann 1024, hop 480, 64 Slaney mel bands, 10 log10",
+            "embedding": "audio projection, L2-normalised",
+        }
+
+
+def _pooled(result) -> np.ndarray:
+    """transformers returns the projected embedding itself or, since 5.x, an output whose
+    ``pooler_output`` holds it."""
+    tensor = getattr(result, "pooler_output", result)
+    return tensor.detach().float().numpy()
+
+
+def _normalised(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+@lru_cache(maxsize=4)
+def clap_tower(model: str = DEFAULT_MODEL, tokenizer: str | None = None) -> ClapTower:
+    """One tower per model for the whole process: fad_clap, kad_clap and clap_score share it."""
+    return ClapTower(model, tokenizer)
+
+
+def int16_round_trip(wave: np.ndarray) -> np.ndarray:
+    """fadtk's quantisation before CLAP (``CLAPLaionModel``): clip to [-1, 1], ``* 32767``
+    truncated to int16, ``/ 32767``."""
+    clipped = np.clip(wave, -1.0, 1.0)
+    return ((clipped * 32767.0).astype(np.int16) / 32767.0).astype(np.float32)
+
+
+def fadtk_windows(wave: np.ndarray) -> list[np.ndarray]:
+    """fadtk's CLAP windows: 10 s every 1 s from 0 while the start is inside the clip, each
+    zero-padded to 10 s (a 10 s clip gives 10 windows)."""
+    return [
+        np.pad(wave[s : s + WINDOW], (0, max(0, WINDOW - len(wave[s : s + WINDOW]))))
+        for s in range(0, len(wave), HOP)
+    ]
+
+
+class _ClapEmbedder(Embedder):
+    rate = RATE
+
+    def __init__(self, model: str = DEFAULT_MODEL, tokenizer: str | None = None):
+        self.tower = clap_tower(str(model), tokenizer)
+
+    def weights_checksum(self) -> str:
+        return self.tower.checksum
+
+    def embed(self, wave: np.ndarray) -> np.ndarray:
+        return self.embed_many([wave])[0]
+
+
+@register("clap")
+class ClapWindows(_ClapEmbedder):
+    """fadtk's ``clap-laion-music``: one 512-d embedding per 10 s window, 1 s hop."""
+
+    name = "clap"
+
+    def embed_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        per_clip = [fadtk_windows(int16_round_trip(w)) for w in waves]
+        flat = self.tower.audio([w for windows in per_clip for w in windows])
+        ends = np.cumsum([len(w) for w in per_clip])
+        return [flat[s:e] for s, e in zip(np.r_[0, ends[:-1]], ends, strict=True)]
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            **self.tower.recipe(),
+            "protocol": "fadtk 1.1.0 clap-laion-music",
+            "normalisation": "fadtk's int16 round trip: clip to [-1, 1], *32767 to int16, /32767",
+            "windowing": "10 s windows every 1 s from 0 while inside the clip, zero-padded",
+        }
+
+
+class ClapClips(_ClapEmbedder):
+    """AudioCraft's ``CLAPTextConsistencyMetric`` audio side: one embedding per clip, 48 kHz
+    float (no int16 round trip); longer than 10 s: the first 10 s (LAION crops at random
+    there, AudioCraft with it); shorter: repeat-padded by the extractor."""
+
+    name = "clap-score-audio"
+
+    def embed_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        return [row[None, :] for row in self.tower.audio([w[:WINDOW] for w in waves])]
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            **self.tower.recipe(),
+            "protocol": "AudioCraft CLAPTextConsistencyMetric (MusicGen Table 1 CLAP)",
+            "normalisation": "none (float audio, as AudioCraft's use_tensor=True)",
+            "windowing": "one window per clip: longer than 10 s, the first 10 s (LAION and "
+            "AudioCraft crop at a random offset); shorter, repeat-padded to 10 s",
+        }
