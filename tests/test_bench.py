@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+import soundfile as sf
 from click.testing import CliRunner
 
 from musiccaps_kit.bench.clips import ClipSet, pair
@@ -174,3 +175,25 @@ def test_bad_bench_input_is_a_clear_error(folders, tmp_path):
     )
     assert result.exit_code == 1
     assert f"cannot decode {IDS[0]}.wav" in result.output
+
+
+def test_worst_clips_from_records_are_written_beside_the_report(demo_records, tmp_path):
+    from musiccaps_kit.data.records import iter_records
+
+    ids = sorted(r.id for r in iter_records(demo_records, "eval"))[:3]
+    system = tmp_path / "system"
+    system.mkdir()
+    for clip_id in ids:
+        shutil.copy(DEMO_AUDIO_DIR / f"{clip_id}.flac", system)
+    out = tmp_path / "board"
+    args = ["bench", "--reference", str(demo_records), "--system", f"mine={system}"]
+    result = CliRunner().invoke(main, [*args, "--bootstrap", "10", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    html = (out / "report.html").read_text()
+    assert "no file to play" not in html
+    for clip_id in ids:
+        written = out / "clips" / "reference" / f"{clip_id}.wav"
+        assert f"src='clips/reference/{clip_id}.wav'" in html and written.is_file()
+        wave, rate = sf.read(written, dtype="float32")
+        expected = ClipSet(demo_records).audio(clip_id, rate)
+        np.testing.assert_allclose(wave, expected, atol=1 / 32768 + 1e-7)

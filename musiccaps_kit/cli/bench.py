@@ -129,6 +129,12 @@ class MetricsOption(click.Option):
     help="captions for MCC and clap_score, by the system's ids: musiccaps, demo, hub, a "
     "catalog CSV or any CSV with ytid,caption columns",
 )
+@click.option(
+    "--listening",
+    type=click.Path(exists=True, dir_okay=False),
+    help="a listening.json from `mck listen analyze` whose sources are the --system names: "
+    "Kendall's tau of each metric's ranking against the listeners'",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option(
     "--bootstrap",
@@ -160,6 +166,7 @@ def bench(
     mcc_model: str | None,
     reference_stats: str | None,
     captions: str,
+    listening: str | None,
     batch_size: int,
     bootstrap: int,
     seed: int,
@@ -204,6 +211,7 @@ def bench(
         seed=seed,
         batch_size=batch_size,
         captions=captions,
+        listening=listening,
     )
     with warnings.catch_warnings():
         warnings.showwarning = lambda message, *_: click.echo(f"warning: {message}", err=True)
