@@ -3,17 +3,19 @@ and in batches of 16 clips, beside the floor of decoding and resampling alone. F
 also the original package's ``extractor`` on the same files (as its users call it: it
 decodes with librosa and builds its TF1 graph per file) and the compute floor: the
 network's FLOPs per clip at this machine's float32 matrix-multiply rate, measured in the
-same run.
+same run. The transformers models run at full size with random weights, saved and loaded
+through the bench's own path: CLAP with the music checkpoint's HTSAT-base audio tower
+(fadtk's 10 windows per 10 s clip for fad_clap, one for clap_score) and EnCodec 24 kHz.
 
-    python -m benchmarks.embedder_throughput [CLIPS]
+    python -m benchmarks.embedder_throughput [--clips N] [--hf-clips N] [--no-original]
 
-Clips: ../shared/realmusic when present (the first CLIPS, default 48), else the demo set.
-VGGish and TRILL need their TF Hub weights (network), so they are not measured here.
+Clips: ../shared/realmusic when present, else the demo set. VGGish and TRILL need their TF
+Hub weights (network), so they are not measured here.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -111,7 +113,37 @@ def original_musicnn(count: int) -> None:
     )
 
 
-def main(count: int) -> None:
+def hf_models(folder: Path) -> dict:
+    """Full-size random CLAP (HTSAT-base, as music_audioset_epoch_15_esc_90.14.pt; RoBERTa-
+    base text tower) and EnCodec 24 kHz, saved as a user's download would be."""
+    from transformers import ClapConfig, ClapModel, EncodecConfig, EncodecModel
+
+    from musiccaps_kit.bench.embedders.clap import ClapClips
+
+    audio = {"patch_embeds_hidden_size": 128, "depths": [2, 2, 12, 2], "hidden_size": 1024}
+    ClapModel(ClapConfig(audio_config=audio, text_config={})).eval().save_pretrained(
+        folder / "clap"
+    )
+    EncodecModel(EncodecConfig()).eval().save_pretrained(folder / "encodec")
+    return {
+        "CLAP HTSAT-base fad_clap": make_embedder("clap", model=str(folder / "clap")),
+        "CLAP HTSAT-base clap_score": ClapClips(model=str(folder / "clap")),
+        "EnCodec 24 kHz encoder": make_embedder("encodec", model=str(folder / "encodec")),
+    }
+
+
+def report(name: str, embedder, clips, seconds: float, floor: float) -> None:
+    embedder.batch([clips[0][0]], clips[0][1])  # warm-up
+    one = measure(embedder, clips, 1)
+    many = measure(embedder, clips, BATCH)
+    print(
+        f"{name:28s} clip by clip {seconds / one:7.1f}x real time, batches of "
+        f"{BATCH} {seconds / many:7.1f}x (speed-up {one / many:.2f}); "
+        f"{many / floor:.0f}x the floor's time"
+    )
+
+
+def main(count: int, hf_count: int, original: bool) -> None:
     torch.manual_seed(0)
     clips, floor = load(count)
     seconds = sum(len(w) / r for w, r in clips)
@@ -129,17 +161,35 @@ def main(count: int) -> None:
             "leaf (untrained weights)": make_embedder("leaf", checkpoint=str(leaf)),
         }
         for name, embedder in embedders.items():
-            embedder.batch([clips[0][0]], clips[0][1])  # warm-up
-            one = measure(embedder, clips, 1)
-            many = measure(embedder, clips, BATCH)
-            print(
-                f"{name:26s} clip by clip {seconds / one:7.1f}x real time, batches of "
-                f"{BATCH} {seconds / many:7.1f}x (speed-up {one / many:.2f}); "
-                f"{many / floor:.0f}x the floor's time"
-            )
+            report(name, embedder, clips, seconds, floor)
+        if hf_count:
+            few = clips[:hf_count]
+            few_seconds = sum(len(w) / r for w, r in few)
+            few_floor = floor * len(few) / len(clips)
+            print(f"transformers models on {len(few)} clips (random weights, full size):")
+            report("musicnn MTT (same clips)", embedders["musicnn MTT penultimate"], few,
+                   few_seconds, few_floor)  # fmt: skip
+            for name, embedder in hf_models(Path(tmp)).items():
+                report(name, embedder, few, few_seconds, few_floor)
     musicnn_compute_floor(clips)
-    original_musicnn(min(ORIGINAL_CLIPS, count))
+    if original:
+        original_musicnn(min(ORIGINAL_CLIPS, count))
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.embedder_throughput", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--clips", type=int, default=48, help="clips for the offline embedders")
+    parser.add_argument(
+        "--hf-clips", type=int, default=8, help="clips for CLAP and EnCodec (0: skip them)"
+    )
+    parser.add_argument(
+        "--no-original", action="store_true", help="skip the original musicnn package"
+    )
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 48)
+    args = parse()
+    main(args.clips, args.hf_clips, not args.no_original)

@@ -205,6 +205,9 @@ def to_markdown(board: dict[str, Any]) -> str:
             str(len(r["missing_ids"])),
         ]
         lines.append("| " + " | ".join(row + cells) + " |")
+    for r, cells in reported_rows(board):
+        row = [f"{r['system']} ({r['table']}, reported)", "reported", "-", "-", "-"]
+        lines.append("| " + " | ".join(row + [cells.get(m, "") for m in metrics]) + " |")
     confidence = board["settings"].get("confidence", 0.95)
     lines += [
         "",
@@ -217,9 +220,6 @@ def to_markdown(board: dict[str, Any]) -> str:
         for metric, why in r["skipped"].items():
             lines.append(f"- {r['system']}: {metric} skipped: {why}.")
     lines += [f"- {note}." for note in board["notes"]]
-    for r, cells in reported_rows(board):
-        row = [f"{r['system']} ({r['table']}, reported)", "reported", "-", "-", "-"]
-        lines.append("| " + " | ".join(row + [cells.get(m, "") for m in metrics]) + " |")
     if board.get("agreement"):
         lines += [
             "",

@@ -83,6 +83,8 @@ class BenchSettings:
     joint_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     # a listening study (mck listen analyze's listening.json): which metric agrees with it
     listening: str | None = None
+    # FAD-inf and KAD-inf (25 more FADs or KADs per metric: KAD's cost grows with frames^2)
+    inf: bool = True
 
 
 @dataclass
@@ -216,7 +218,9 @@ def _fad_metric(name: str, job: _Job) -> MetricResult:
         ref_total = sum_stats(parts + ([from_file] if from_file is not None else []))
         value = fad(ref_total, sum_stats(list(clips.values())))
         per_clip = per_clip_fad(ref_total, clips)
-        inf = fad_inf(ref_total, np.concatenate(system), seed=settings.seed)
+        inf = (
+            fad_inf(ref_total, np.concatenate(system), seed=settings.seed) if settings.inf else None
+        )
     rounds, confidence, seed = settings.bootstrap_rounds, settings.confidence, settings.seed
     with job.timings.phase("bootstrap"):
         if from_file is not None:
@@ -236,7 +240,7 @@ def _fad_metric(name: str, job: _Job) -> MetricResult:
         "inf": INF_RECIPE,
         **job.interval_recipe("clips", paired),
     }
-    return MetricResult(value, ci, len(clips), recipe, per_clip, inf.as_dict())
+    return MetricResult(value, ci, len(clips), recipe, per_clip, inf and inf.as_dict())
 
 
 INF_RECIPE = (
@@ -256,7 +260,7 @@ def _kad_metric(name: str, job: _Job) -> MetricResult:
         bandwidth = median_pairwise_distance(y)
         value = kad(x, y, bandwidth)
         per_clip = per_clip_kad(x, dict(zip(sys_ids, system, strict=True)))
-        inf = kad_inf(x, y, seed=settings.seed)
+        inf = kad_inf(x, y, seed=settings.seed) if settings.inf else None
     rounds, confidence, seed = settings.bootstrap_rounds, settings.confidence, settings.seed
     with job.timings.phase("bootstrap"):
         ci = bootstrap_kad(
@@ -279,7 +283,7 @@ def _kad_metric(name: str, job: _Job) -> MetricResult:
         **job.interval_recipe("clips"),
         "bootstrap_bandwidth": "held at the whole system's value in every round",
     }
-    return MetricResult(value, ci, len(system), recipe, per_clip, inf.as_dict())
+    return MetricResult(value, ci, len(system), recipe, per_clip, inf and inf.as_dict())
 
 
 def _kld_metric(classifier: str, job: _Job) -> MetricResult:

@@ -135,6 +135,12 @@ class MetricsOption(click.Option):
     help="a listening.json from `mck listen analyze` whose sources are the --system names: "
     "Kendall's tau of each metric's ranking against the listeners'",
 )
+@click.option(
+    "--inf/--no-inf",
+    default=True,
+    show_default=True,
+    help="FAD-inf and KAD-inf (fadtk/kadtk score_inf: 25 more scores per FAD or KAD metric)",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option(
     "--bootstrap",
@@ -167,6 +173,7 @@ def bench(
     reference_stats: str | None,
     captions: str,
     listening: str | None,
+    inf: bool,
     batch_size: int,
     bootstrap: int,
     seed: int,
@@ -212,6 +219,7 @@ def bench(
         batch_size=batch_size,
         captions=captions,
         listening=listening,
+        inf=inf,
     )
     with warnings.catch_warnings():
         warnings.showwarning = lambda message, *_: click.echo(f"warning: {message}", err=True)

@@ -62,10 +62,11 @@ class ClapTower:
             found = resolve(self.spec, "clap", "--clap-model")
             self.file, self.folder, self.checksum = None, found.folder, found.checksum
         self._parts: tuple | None = None
+        self._tokenizer = None
 
     def _load(self):
         if self._parts is None:
-            from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel
+            from transformers import ClapFeatureExtractor, ClapModel
 
             from musiccaps_kit.bench.embedders.laion_checkpoint import load_laion_checkpoint
 
@@ -78,20 +79,27 @@ class ClapTower:
                 extractor = ClapFeatureExtractor.from_pretrained(self.folder, **modes)
             else:
                 extractor = ClapFeatureExtractor(**FRONT_END, **modes)
+            self._parts = (model, extractor)
+        return self._parts
+
+    def _load_tokenizer(self):
+        """The text tokenizer, loaded when a caption is first embedded."""
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
             source = self.tokenizer_spec or self.folder
             try:
-                tokenizer = AutoTokenizer.from_pretrained(source)
+                self._tokenizer = AutoTokenizer.from_pretrained(source)
             except (OSError, ValueError) as e:
                 raise ValueError(f"CLAP tokenizer {source}: cannot load it ({e})") from None
-            self._parts = (model, extractor, tokenizer)
-        return self._parts
+        return self._tokenizer
 
     def audio(self, clips: list[np.ndarray]) -> np.ndarray:
         """``[len(clips), dims]`` normalised embeddings of 48 kHz clips; a clip of at most
         10 s goes in whole (repeat-padded by the extractor), a longer one must be cut first."""
         import torch
 
-        model, extractor, _ = self._load()
+        model, extractor = self._load()
         out = []
         for start in range(0, len(clips), BATCH):
             chunk = [np.asarray(c, dtype=np.float32) for c in clips[start : start + BATCH]]
@@ -109,7 +117,8 @@ class ClapTower:
         max_length=77``; normalised text embeddings."""
         import torch
 
-        model, _, tokenizer = self._load()
+        model, _ = self._load()
+        tokenizer = self._load_tokenizer()
         tokens = tokenizer(
             list(captions),
             padding="max_length",
