@@ -5,7 +5,8 @@ decodes with librosa and builds its TF1 graph per file) and the compute floor: t
 network's FLOPs per clip at this machine's float32 matrix-multiply rate, measured in the
 same run. The transformers models run at full size with random weights, saved and loaded
 through the bench's own path: CLAP with the music checkpoint's HTSAT-base audio tower
-(fadtk's 10 windows per 10 s clip for fad_clap, one for clap_score) and EnCodec 24 kHz.
+(fadtk's 10 windows per 10 s clip for fad_clap, one for clap_score), EnCodec 24 kHz and
+PaSST-S (our plain-torch network, a released file's shapes).
 
     python -m benchmarks.embedder_throughput [--clips N] [--hf-clips N] [--no-original]
 
@@ -118,17 +119,22 @@ def hf_models(folder: Path) -> dict:
     base text tower) and EnCodec 24 kHz, saved as a user's download would be."""
     from transformers import ClapConfig, ClapModel, EncodecConfig, EncodecModel
 
+    from musiccaps_kit.bench.embedders import passt_network
     from musiccaps_kit.bench.embedders.clap import ClapClips
+    from musiccaps_kit.bench.embedders.passt import PasstPieces
 
     audio = {"patch_embeds_hidden_size": 128, "depths": [2, 2, 12, 2], "hidden_size": 1024}
     ClapModel(ClapConfig(audio_config=audio, text_config={})).eval().save_pretrained(
         folder / "clap"
     )
     EncodecModel(EncodecConfig()).eval().save_pretrained(folder / "encodec")
+    passt = folder / "passt-s-random.pt"
+    torch.save(passt_network.build(passt_network.PasstConfig()).state_dict(), passt)
     return {
         "CLAP HTSAT-base fad_clap": make_embedder("clap", model=str(folder / "clap")),
         "CLAP HTSAT-base clap_score": ClapClips(model=str(folder / "clap")),
         "EnCodec 24 kHz encoder": make_embedder("encodec", model=str(folder / "encodec")),
+        "PaSST-S 10 s (kld_passt)": PasstPieces(checkpoint=str(passt)),
     }
 
 

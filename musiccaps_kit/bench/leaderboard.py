@@ -101,6 +101,7 @@ def to_json(result: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
                         "n": m.n,
                         "recipe": m.recipe,
                         **({"inf": m.inf} if m.inf is not None else {}),
+                        **m.extra,
                     }
                     for name, m in row["results"].items()
                 },

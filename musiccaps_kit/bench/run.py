@@ -24,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from musiccaps_kit.audio import RESAMPLER
+from musiccaps_kit.audio import RESAMPLER, fit_length
 from musiccaps_kit.bench import agreement, fadtk, report
 from musiccaps_kit.bench.clips import ClipSet, Pairing, pair, read_system
 from musiccaps_kit.bench.embedders import Embedder, known_embedders, make_embedder
 from musiccaps_kit.bench.embedders.clap import ClapClips
+from musiccaps_kit.bench.embedders.passt import PasstPieces
 from musiccaps_kit.bench.embedding_cache import (
     EmbeddingCache,
     cached_text_embeddings,
@@ -52,7 +53,7 @@ from musiccaps_kit.bench.metrics.kad import (
     median_pairwise_distance,
     per_clip_kad,
 )
-from musiccaps_kit.bench.metrics.kld import kld
+from musiccaps_kit.bench.metrics.kld import audiocraft_kl, kld, softmax
 from musiccaps_kit.bench.metrics.mcc import clip_embedding, mcc
 from musiccaps_kit.bootstrap import METHOD, bootstrap_interval
 from musiccaps_kit.data import catalog
@@ -96,6 +97,8 @@ class MetricResult:
     per_clip: dict[str, float]
     # FAD-inf / KAD-inf: {"value", "slope", "r2"} (fadtk's and kadtk's score_inf)
     inf: dict[str, float] | None = None
+    # further numbers the original tool reports beside the value (KL-PaSST's kld_qp, ...)
+    extra: dict[str, float] = field(default_factory=dict)
 
 
 class Skipped(Exception):
@@ -191,9 +194,14 @@ def _reference_clips(embedder: Embedder, job: _Job, sys_ids: tuple[str, ...]):
 
 
 def _system_clips(embedder: Embedder, job: _Job) -> tuple[tuple[str, ...], list[np.ndarray]]:
+    """The system's frames per clip; fewer than two frames in all (one clip of a scene
+    embedder) have no covariance and no kernel mean: the metric is skipped, saying so."""
     sys_ids = job.system_ids
     frames = job.embed_set(embedder, job.system, sys_ids, job.label)
-    return sys_ids, [frames[i] for i in sys_ids]
+    clips = [frames[i] for i in sys_ids]
+    if sum(len(f) for f in clips) < 2:
+        raise Skipped(f"{embedder.name} gives the system 1 frame in all: FAD and KAD need 2")
+    return sys_ids, clips
 
 
 def _fad_reference(name: str, embedder: Embedder, job: _Job, sys_ids: tuple[str, ...]):
@@ -371,6 +379,79 @@ def _clap_score_metric(name: str, job: _Job) -> MetricResult:
     return MetricResult(value, ci, len(per_id), recipe, per_id)
 
 
+@lru_cache(maxsize=2)
+def _passt_pieces(options: tuple) -> PasstPieces:
+    return PasstPieces(**dict(options))
+
+
+def _kld_passt_metric(name: str, job: _Job) -> MetricResult:
+    """AudioCraft's PasstKLDivergenceMetric (MusicGen Table 1 "KL"): per piece, KL(reference
+    || system) of the softmaxed PaSST logits with 1e-6 on the system side; the mean over
+    every piece of every clip (AudioCraft's weighting), per clip the mean of its pieces."""
+    settings = job.settings
+    if not job.paired:
+        raise Skipped("KLD compares each clip with the reference clip of its id: no shared ids")
+    model = _passt_pieces(tuple(sorted(settings.embedder_options.get(name, {}).items())))
+    ids = job.pairing.common
+    ref = job.embed_set(model, job.reference, ids, "reference")
+    cache = EmbeddingCache(job.cache_dir, model)
+    sys_logits: dict[str, np.ndarray] = {}
+    for start in range(0, len(ids), settings.batch_size):
+        chunk = ids[start : start + settings.batch_size]
+        with job.timings.phase("decode"):
+            # the system's clip cut or zero-padded to the reference clip's length
+            waves = [
+                fit_length(job.system.audio(i, model.rate), _samples(job.reference, i, model.rate))
+                for i in chunk
+            ]
+        with job.timings.phase("embed"):
+            sys_logits.update(zip(chunk, cache.many(waves, model.rate), strict=True))
+    with job.timings.phase("statistics"):
+        pq, qp, pieces = {}, {}, {}
+        for i in ids:
+            p_ref, p_sys = softmax(ref[i]), softmax(sys_logits[i])
+            pq[i] = audiocraft_kl(p_ref, p_sys)  # KL(reference || system + eps)
+            qp[i] = audiocraft_kl(p_sys, p_ref)
+            pieces[i] = len(pq[i])
+        count = np.array([pieces[i] for i in ids], dtype=np.float64)
+        sums = np.array([pq[i].sum() for i in ids])
+        value = float(sums.sum() / count.sum())
+        reverse = float(sum(qp[i].sum() for i in ids) / count.sum())
+        per_clip = {i: float(pq[i].mean()) for i in ids}
+
+    def statistic(draw: np.ndarray) -> float:
+        times = np.bincount(draw, minlength=len(ids))
+        return float(times @ sums / (times @ count))
+
+    with job.timings.phase("bootstrap"):
+        low, high = bootstrap_interval(
+            value,
+            statistic,
+            len(ids),
+            settings.bootstrap_rounds,
+            settings.confidence,
+            settings.seed,
+        )
+    recipe = {
+        **model.recipe(),
+        "input_audio": job.audio_recipe(model, ids, ids),
+        "resampler_note": "AudioCraft resamples with julius; here the project's resampler",
+        "length": "the system clip cut or zero-padded to the reference clip's length",
+        "kl": "AudioCraft kl_divergence: sum p_ref (log p_ref - log(p_sys + 1e-6)) per piece, "
+        "softmax of the logits; mean over all pieces of all clips; negative values kept",
+        "pieces": int(count.sum()),
+        **job.interval_recipe("clips"),
+    }
+    extra = {"kld_qp": reverse, "kld_both": value + reverse}
+    return MetricResult(value, (float(low), float(high)), len(ids), recipe, per_clip, None, extra)
+
+
+def _samples(clips: ClipSet, clip_id: str, rate: int) -> int:
+    """A decoded clip's length in samples at ``rate`` (from what decoding or the cache
+    recorded of it)."""
+    return int(round(clips.shape(clip_id)["seconds"] * rate))
+
+
 def known_metrics() -> list[str]:
     """Every metric name ``--metrics`` takes, from the embedder and joint-model registries."""
     return (
@@ -378,7 +459,7 @@ def known_metrics() -> list[str]:
         + [f"kad_{e}" for e in known_embedders()]
         + [f"kld_{c}" for c in KLD_CLASSIFIERS]
         + [f"mcc_{j}" for j in known_joint_models()]
-        + ["clap_score"]
+        + ["clap_score", "kld_passt"]
     )
 
 
@@ -390,6 +471,7 @@ LOCAL_OPTION = {
     "trill": "handle",
     "clap": "model",
     "encodec": "model",
+    "passt": "checkpoint",
 }
 
 
@@ -448,8 +530,10 @@ def resolve_metrics(
             else:
                 notes.append("paper set: MCC left out (no --mcc-checkpoint)")
         elif name == "musicgen":
-            out += ["fad_vggish", "clap_score"]
-            notes.append("musicgen set: kld_passt left out (no --passt-checkpoint)")
+            out += ["fad_vggish", "kld_passt", "clap_score"]
+            if not _available("passt", options):
+                out.remove("kld_passt")
+                notes.append("musicgen set: kld_passt left out (no --passt-checkpoint)")
         elif name == "fadtk":
             out += ["fad_clap", "fad_encodec"]
         elif name == "kad":
@@ -471,12 +555,14 @@ def _metric_function(metric: str):
         return _fad_metric, model
     if kind == "kad" and model in known_embedders():
         return _kad_metric, model
-    if kind == "kld" and model in KLD_CLASSIFIERS:
+    if kind == "kld" and model in KLD_CLASSIFIERS and model != "passt":
         return _kld_metric, model
     if kind == "mcc" and model in known_joint_models():
         return _mcc_metric, model
     if metric == "clap_score":
         return _clap_score_metric, "clap"
+    if metric == "kld_passt":
+        return _kld_passt_metric, "passt"
     known = ", ".join([*known_metrics(), *METRIC_SETS])
     raise ValueError(f"unknown metric {metric!r}: known are {known}")
 
@@ -490,9 +576,11 @@ def model_options(
     clap_model: str | None = None,
     clap_tokenizer: str | None = None,
     encodec_model: str | None = None,
+    passt_checkpoint: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per-embedder settings (``BenchSettings.embedder_options``) from the bench's options:
-    TF Hub handles, the LEAF checkpoint, the CLAP and EnCodec models (hub id or local)."""
+    TF Hub handles, the LEAF checkpoint, the CLAP and EnCodec models (hub id or local), the
+    PaSST checkpoint file."""
     options: dict[str, dict[str, Any]] = {
         "vggish": {"frontend": vggish_frontend},
         "trill": {"output": trill_output},
@@ -509,6 +597,8 @@ def model_options(
         options.setdefault("clap", {})["tokenizer"] = clap_tokenizer
     if encodec_model:
         options["encodec"] = {"model": encodec_model}
+    if passt_checkpoint:
+        options["passt"] = {"checkpoint": passt_checkpoint}
     return options
 
 

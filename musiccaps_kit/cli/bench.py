@@ -107,6 +107,11 @@ class MetricsOption(click.Option):
     help="the text tokenizer for a --clap-model FILE.pt  [default: roberta-base]",
 )
 @click.option(
+    "--passt-checkpoint",
+    type=click.Path(dir_okay=False),
+    help="PaSST-S checkpoint file (10 s or 20 s release) for kld_passt, fad_passt, kad_passt",
+)
+@click.option(
     "--encodec-model",
     metavar="ID|DIR",
     help="EnCodec for fad_encodec and kad_encodec  [default: facebook/encodec_24khz]",
@@ -168,6 +173,7 @@ def bench(
     clap_amodel: str,
     clap_model: str | None,
     clap_tokenizer: str | None,
+    passt_checkpoint: str | None,
     encodec_model: str | None,
     mcc_model: str | None,
     reference_stats: str | None,
@@ -206,6 +212,7 @@ def bench(
         clap_model,
         clap_tokenizer,
         encodec_model,
+        passt_checkpoint,
     )
     settings = BenchSettings(
         joint_options=joint_model_options(mcc_checkpoint, clap_amodel),

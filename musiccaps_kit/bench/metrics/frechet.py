@@ -164,10 +164,13 @@ def fad_inf(
 
 
 def per_clip_fad(reference: GaussianStats, clips: dict[str, GaussianStats]) -> dict[str, float]:
-    """Each clip's own frames against the reference statistics (fadtk's per-song score)."""
+    """Each clip's own frames against the reference statistics (fadtk's per-song score). A
+    clip of one frame (a scene embedding: PaSST's) has no covariance and no score."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RankDeficientWarning)
-        return {clip_id: fad(reference, stats) for clip_id, stats in clips.items()}
+        return {
+            clip_id: fad(reference, stats) for clip_id, stats in clips.items() if stats.count >= 2
+        }
 
 
 def bootstrap_fad(

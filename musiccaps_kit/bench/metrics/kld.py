@@ -29,7 +29,7 @@ def clip_logits(window_logits: np.ndarray) -> np.ndarray:
     return np.asarray(window_logits, dtype=np.float64).mean(axis=0)
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
+def softmax(logits: np.ndarray) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64)
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
@@ -55,10 +55,10 @@ def kl_divergence(ref_windows: np.ndarray, gen_windows: np.ndarray, convention: 
     gen = np.atleast_2d(np.asarray(gen_windows, dtype=np.float64))
     if convention == "audiocraft":
         n = min(len(ref), len(gen))
-        return float(audiocraft_kl(_softmax(ref[:n]), _softmax(gen[:n])).mean())
+        return float(audiocraft_kl(softmax(ref[:n]), softmax(gen[:n])).mean())
     if convention == "softmax":
-        p = np.clip(_softmax(clip_logits(ref)), EPS, 1)
-        q = np.clip(_softmax(clip_logits(gen)), EPS, 1)
+        p = np.clip(softmax(clip_logits(ref)), EPS, 1)
+        q = np.clip(softmax(clip_logits(gen)), EPS, 1)
         return max(float(np.sum(p * (np.log(p) - np.log(q)))), 0.0)
     p = np.clip(_sigmoid(clip_logits(ref)), EPS, 1 - EPS)
     q = np.clip(_sigmoid(clip_logits(gen)), EPS, 1 - EPS)
