@@ -25,11 +25,15 @@ FADTK_MODELS = {
     "quantisation post-processing and with the final ReLU removed, on 0.96 s "
     "non-overlapping frames; ours is TF Hub vggish/1 with Google's 2019 FAD front-end "
     "(1 s windows, 0.5 s hop, peak normalisation): the statistics are not comparable",
-    "clap-laion-audio": "we use LAION-CLAP for MCC only, not as an FAD embedder",
-    "clap-laion-music": "we use LAION-CLAP for MCC only, not as an FAD embedder",
+    "clap-laion-audio": "our clap embedder follows fadtk's clap-laion-music, not the audio model",
+    "clap-laion-music": "fadtk computed these with the laion_clap package's own front end on "
+    "music_audioset_epoch_15_esc_90.14.pt; ours runs transformers' ClapFeatureExtractor on "
+    "--clap-model, not confirmed equal to that file: compute the reference's statistics here",
     "clap-2023": "Microsoft CLAP is not an embedder here",
-    "encodec-emb": "EnCodec embeddings are not an FAD embedder here",
-    "encodec-emb-48k": "EnCodec embeddings are not an FAD embedder here",
+    "encodec-emb": "fadtk computed these with the encodec package's model; ours is "
+    "transformers' EncodecModel, not compared with that package here: compute the "
+    "reference's statistics here",
+    "encodec-emb-48k": "our encodec embedder is the 24 kHz model (fadtk's encodec-emb)",
     "dac-44kHz": "DAC is not an embedder here",
     "MERT-v1-95M": "MERT layers are not an FAD embedder here",
 }
