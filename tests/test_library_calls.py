@@ -50,7 +50,7 @@ def test_the_cascade_plugs_in_through_entry_points():
     assert model_options()["vggish"] == {"frontend": "google2019"}
     # CLAP the embedder (fad_clap, kad_clap, clap_score) has its own settings
     assert model_options(clap_model="m")["clap"] == {"model": "m"}
-    help_text = CliRunner().invoke(main, ["bench", "--help"], terminal_width=300).output
+    help_text = CliRunner().invoke(main, ["bench", "--help"], terminal_width=1000).output
     assert ", ".join(metrics) in help_text
 
 

@@ -143,12 +143,18 @@ def header(metric: str) -> str:
 
 
 def reported_rows(board: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, str]]]:
-    """Each published row with, per measured column, the value it reports there."""
+    """Each published row with, per measured column, the value it reports there: MusicLM's
+    rows always (as the leaderboard always showed them), MusicGen's when a column matches
+    its protocol."""
     out = []
     for table, column in (
         ("paper_table1", "musiclm_column"),
         ("musicgen_table1", "musicgen_column"),
     ):
+        if table == "musicgen_table1" and not any(
+            board["columns"][m][column] for m in board["metrics"]
+        ):
+            continue
         for r in board[table]["rows"]:
             cells = {}
             for m in board["metrics"]:
