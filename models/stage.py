@@ -11,16 +11,41 @@
   same shapes and is captured once as a CUDA graph and replayed per token: one launch in
   place of about a hundred small kernels, which otherwise bound one sequence's speed
   (``StaticDecoder``).
+* Two attention paths, same parameters and same numbers (tested to 1e-5): ``dense`` adds
+  the bias as a ``[heads, T, T]`` mask to ``scaled_dot_product_attention`` (which rules
+  out the fused kernels), ``flex`` computes it inside ``flex_attention``: a ``score_mod``
+  looks up ``table[bucket(k - q), head]`` and a causal block mask skips the blocks above
+  the diagonal, so nothing of size T x T is ever held. Whole sequences (training, a
+  prefill) run the compiled, fused kernel; a cached step (one query) runs flex eagerly.
+  ``flex`` is the default on CUDA, ``dense`` on CPU (compiling costs ~20 s there). Flex
+  has no attention-probability dropout: in training, dropout stays on the residual and
+  feed-forward outputs only. The CUDA-graph decoder keeps its one bias row (``[heads,
+  1, L]``: O(L), not O(L^2)).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+ATTENTION = ("dense", "flex")
+_compiled_flex = None
+
+
+def compiled_flex_attention():
+    """``flex_attention`` compiled once (a fused kernel; the eager one is unfused)."""
+    global _compiled_flex
+    if _compiled_flex is None:
+        from torch.nn.attention.flex_attention import flex_attention
+
+        _compiled_flex = torch.compile(flex_attention, dynamic=False)
+    return _compiled_flex
 
 
 @dataclass(frozen=True)
@@ -62,14 +87,18 @@ class Layer(nn.Module):
         self.drop = nn.Dropout(c.dropout)
 
     def forward(self, x, bias, cache: tuple | None):
+        """``bias``: a dense ``[1, heads, q, k]`` mask, or a ``FlexBias``."""
         b, t, d = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(b, t, 3, self.heads, d // self.heads).unbind(2)
         q, k, v = (y.transpose(1, 2) for y in (q, k, v))  # [b, heads, t, head_dim]
         if cache is not None:
             k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
-        attention = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias, dropout_p=self.drop.p if self.training else 0.0
-        )
+        if isinstance(bias, FlexBias):
+            attention = bias(q, k, v)
+        else:
+            attention = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=bias, dropout_p=self.drop.p if self.training else 0.0
+            )
         x = x + self.drop(self.out(attention.transpose(1, 2).reshape(b, t, d)))
         return x + self.drop(self.ff(self.norm2(x))), (k, v)
 
@@ -87,15 +116,81 @@ class Layer(nn.Module):
         return x + self.ff(self.norm2(x))
 
 
+class FlexBias:
+    """The relative bias and the causal mask computed inside ``flex_attention``: queries at
+    positions ``start ..`` against keys ``0 ..``. Whole sequences from position 0 use the
+    compiled kernel with a causal block mask; anything else (a cached step) runs eagerly,
+    its scores only ``[queries, keys]`` per head."""
+
+    def __init__(self, table: torch.Tensor, config: StageConfig, start: int, q: int, k: int):
+        self.table, self.start, self.queries, self.keys = table, start, q, k
+        buckets, distance = config.buckets, config.max_distance
+
+        def score_mod(score, b, h, q_idx, k_idx):
+            relative = k_idx - (q_idx + start)
+            biased = score + table[relative_buckets(relative, buckets, distance), h].to(score.dtype)
+            return torch.where(relative <= 0, biased, float("-inf"))
+
+        self.score_mod = score_mod
+
+    def __call__(self, q, k, v):
+        from torch.nn.attention.flex_attention import flex_attention
+
+        if self.start == 0 and self.queries == self.keys:
+            mask = causal_block_mask(self.queries, str(q.device))
+            return compiled_flex_attention()(q, k, v, score_mod=self.score_mod, block_mask=mask)
+        with warnings.catch_warnings():  # one query row per head: nothing of size T x T
+            warnings.filterwarnings("ignore", "flex_attention called without torch.compile")
+            return flex_attention(q, k, v, score_mod=self.score_mod)
+
+
+def _causal(b, h, q_idx, k_idx):
+    return q_idx >= k_idx
+
+
+FLEX_BLOCK = 128  # flex_attention's default block size
+
+
+@lru_cache(maxsize=16)
+def causal_block_mask(length: int, device: str):
+    """The causal ``BlockMask`` for ``length`` tokens, built from its block indices: the
+    blocks left of the diagonal are full, the diagonal ones masked by ``_causal``. (Its
+    ``create_block_mask`` evaluates the mask on all length x length pairs, 160 MB at 4,096
+    tokens.)"""
+    from torch.nn.attention.flex_attention import BlockMask
+
+    blocks = -(-length // FLEX_BLOCK)
+    rows = torch.arange(blocks, device=device)
+    columns = rows.expand(blocks, blocks)
+    diagonal = torch.where(columns == 0, rows[:, None], 0).to(torch.int32)  # one block a row
+    full = torch.where(columns < rows[:, None], columns, 0).to(torch.int32)
+    return BlockMask.from_kv_blocks(
+        torch.ones(1, 1, blocks, dtype=torch.int32, device=device),
+        diagonal.view(1, 1, blocks, blocks),
+        rows.view(1, 1, blocks).to(torch.int32),
+        full.view(1, 1, blocks, blocks),
+        BLOCK_SIZE=FLEX_BLOCK,
+        mask_mod=_causal,
+        seq_lengths=(length, length),
+    )
+
+
 class StageTransformer(nn.Module):
-    def __init__(self, config: StageConfig):
+    def __init__(self, config: StageConfig, attention: str | None = None):
         super().__init__()
+        if attention not in (None, *ATTENTION):
+            raise ValueError(f"attention must be one of {ATTENTION}, not {attention!r}")
+        # None: flex on CUDA, dense elsewhere (chosen at each call from the tokens' device)
+        self.attention = attention
         self.config = config
         self.embed = nn.Embedding(config.vocab, config.dim)
         self.bias = nn.Embedding(config.buckets, config.heads)
         self.layers = nn.ModuleList(Layer(config) for _ in range(config.layers))
         self.norm = nn.LayerNorm(config.dim)
         self.head = nn.Linear(config.dim, config.vocab, bias=False)
+
+    def attention_mode(self, device: torch.device) -> str:
+        return self.attention or ("flex" if device.type == "cuda" else "dense")
 
     def _bias(self, start: int, queries: int, keys: int, device) -> torch.Tensor:
         """Additive attention bias ``[1, heads, queries, keys]``: relative bias plus the
@@ -114,10 +209,14 @@ class StageTransformer(nn.Module):
         updated cache (pass ``cache=[]`` to start one)."""
         x = self.embed(tokens)
         past = 0 if not cache else cache[0][0].shape[2]
-        bias = self._bias(start, tokens.shape[1], past + tokens.shape[1], tokens.device)
+        queries, keys = tokens.shape[1], past + tokens.shape[1]
+        if self.attention_mode(tokens.device) == "flex":
+            bias = FlexBias(self.bias.weight, self.config, start, queries, keys)
+        else:
+            bias = self._bias(start, queries, keys, tokens.device).to(x.dtype)
         new_cache = []
         for i, layer in enumerate(self.layers):
-            x, kv = layer(x, bias.to(x.dtype), cache[i] if cache else None)
+            x, kv = layer(x, bias, cache[i] if cache else None)
             new_cache.append(kv)
         return self.head(self.norm(x)), new_cache
 

@@ -31,9 +31,11 @@ class CodecTask(Task):
         self.codec = self.add("codec", codec, broadcast_buffers=False)
         self.disc = self.add("discriminator", disc)
         lr = train["learning_rate"]
-        self.optimizers["generator"] = torch.optim.Adam(codec.parameters(), lr=lr, betas=(0.5, 0.9))
-        self.optimizers["discriminator"] = torch.optim.Adam(
-            disc.parameters(), lr=lr, betas=(0.5, 0.9)
+        self.optimizers["generator"] = self.adam(
+            codec.parameters(), adamw=False, lr=lr, betas=(0.5, 0.9)
+        )
+        self.optimizers["discriminator"] = self.adam(
+            disc.parameters(), adamw=False, lr=lr, betas=(0.5, 0.9)
         )
 
     def _scored(self, x: torch.Tensor, recon: torch.Tensor):

@@ -1,13 +1,17 @@
-"""Training from prepared records: presets, a clip bank, DDP, checkpoints, loss curves.
+"""Training from prepared records: presets, a clip bank, DDP or FSDP, compiled steps,
+checkpoints, loss curves.
 
 ``train(kind, records, preset, out)`` reads the records' waveforms (and captions) once,
 draws each step's global batch of random crops from a generator seeded by (seed, step) and
-gives every DDP rank its slice, so N ranks take exactly the step one process would take on
-the whole batch. Under ``torchrun`` (``WORLD_SIZE`` > 1) it joins the process group (NCCL
-on GPUs, gloo on CPU); on CUDA it trains in bfloat16 autocast. ``out/checkpoint.pt`` holds
-the models, optimisers, step and loss history and is written atomically every
-``checkpoint_every`` steps: a rerun resumes from it. ``out/model.pt`` is the final model
-for inference, ``out/losses.png`` the curves.
+gives every rank its slice, so N ranks take exactly the step one process would take on the
+whole batch (the losses logged are the mean over ranks: the whole batch's). Under
+``torchrun`` (``WORLD_SIZE`` > 1) it joins the process group (NCCL on GPUs, gloo on CPU)
+and replicates (``ddp``) or shards (``fsdp``, FSDP2) the models; the paper presets default
+to FSDP. On CUDA it trains in bfloat16 autocast with ``torch.compile`` and fused Adam(W)
+(``compile=False`` or ``mck train --no-compile`` for eager). ``out/checkpoint.pt`` holds the
+full (gathered) models, optimisers, step and loss history and is written atomically every
+``checkpoint_every`` steps: a rerun resumes from it on any number of processes.
+``out/model.pt`` is the final model for inference, ``out/losses.png`` the curves.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from musiccaps_kit.models.training.tasks import make_task
 
 PRESETS = Path(__file__).parent.parent / "presets"
 CHECKPOINT = "checkpoint.pt"
+# training settings every preset takes besides its own
+RUN_SETTINGS = ("distributed", "compile", "compile_mode")
 
 
 def load_preset(kind: str, preset: str) -> dict[str, Any]:
@@ -89,6 +95,15 @@ def plot_losses(history: list[dict[str, float]], path: Path, title: str) -> None
     plt.close(fig)
 
 
+def mean_over_ranks(losses: dict[str, float], world: int, device: torch.device) -> dict:
+    """Each rank's losses on its slice, averaged: the whole batch's (equal slices)."""
+    if world == 1:
+        return losses
+    values = torch.tensor(list(losses.values()), dtype=torch.float64, device=device)
+    dist.all_reduce(values)
+    return dict(zip(losses, (values / world).tolist(), strict=True))
+
+
 def train(
     kind: str,
     records: str | Path,
@@ -96,12 +111,28 @@ def train(
     out: str | Path,
     steps: int | None = None,
     progress: bool = True,
+    distributed: str | None = None,
+    compile: bool | None = None,
+    stop_after: int | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train ``kind`` (codec, semantic, mulan) with ``preset`` from ``records`` into ``out``."""
+    """Train ``kind`` with ``preset`` from ``records`` into ``out``. ``distributed``: ``ddp``
+    or ``fsdp`` under torchrun (default: the preset's, else ddp); ``compile``: default on
+    CUDA; ``stop_after``: leave after that many steps in this run (a checkpoint is written
+    there), as a job whose time ran out would; ``overrides``: training settings in place of
+    the preset's (``mck train --set KEY=VALUE``)."""
     from tqdm import tqdm
 
     config = load_preset(kind, preset)
-    train_config = {**config["train"], **({"steps": steps} if steps else {})}
+    unknown = sorted(set(overrides or {}) - set(config["train"]) - set(RUN_SETTINGS))
+    if unknown:
+        known = ", ".join(sorted(set(config["train"]) | set(RUN_SETTINGS)))
+        raise ValueError(f"--set {unknown[0]}: not a {kind} training setting (known: {known})")
+    train_config = {**config["train"], **(overrides or {}), **({"steps": steps} if steps else {})}
+    if distributed:
+        train_config["distributed"] = distributed
+    if compile is not None:
+        train_config["compile"] = compile
     rank, world, device = distributed_setup()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -120,16 +151,26 @@ def train(
     began = time.time()
     for step in bar:
         batch = draw_batch(task, bank, train_config, step, rank, world)
-        losses = task.train_step(batch, step)
+        losses = mean_over_ranks(task.train_step(batch, step), world, device)
         history.append({"step": step, **losses})
         bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()})
         last = step + 1 == total
-        if rank == 0 and ((step + 1) % train_config["checkpoint_every"] == 0 or last):
-            save_checkpoint(
-                checkpoint,
-                {"step": step + 1, "history": history, "task": task.state_dict(), "preset": preset},
-            )
-            plot_losses(history, out / "losses.png", f"{kind} ({preset})")
+        stopping = stop_after is not None and step + 1 - start >= stop_after
+        if (step + 1) % train_config["checkpoint_every"] == 0 or last or stopping:
+            state = task.state_dict()  # every rank: FSDP gathers the shards
+            if rank == 0:
+                blob = {"step": step + 1, "history": history, "task": state, "preset": preset}
+                save_checkpoint(checkpoint, blob)
+                plot_losses(history, out / "losses.png", f"{kind} ({preset})")
+        if stopping and not last:
+            return {"stopped_at": step + 1, "history": history} if rank == 0 else {}
+    compiled = task.compile
+    if task.distributed == "fsdp" and world > 1:
+        state = task.state_dict()
+        if rank == 0:  # export from an unsharded copy of the models
+            task = make_task(kind, config["model"], {**train_config, "compile": False}, device, 1)
+            task.prepare(bank)
+            task.load_state_dict(state)
     if rank == 0:
         task.export(out / MODEL)
         summary = {
@@ -141,6 +182,8 @@ def train(
             "resumed_from": start,
             "seconds": time.time() - began,
             "world_size": world,
+            "distributed": train_config.get("distributed", "ddp") if world > 1 else None,
+            "compiled": compiled,
             "device": str(device),
             "first": history[0] if history else None,
             "last": history[-1] if history else None,

@@ -30,9 +30,7 @@ class MelodyTask(Task):
         self.rate = self.config.sample_rate
         embedder = MelodyEmbedder(self.config).to(device)
         self.embedder = self.add("embedder", embedder, broadcast_buffers=False)
-        self.optimizers["optimizer"] = torch.optim.AdamW(
-            embedder.parameters(), lr=train["learning_rate"]
-        )
+        self.optimizers["optimizer"] = self.adam(embedder.parameters(), lr=train["learning_rate"])
 
     def synthetic(self, rng, melodies: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``melodies`` random melodies, each in two random instruments, with labels."""

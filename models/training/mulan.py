@@ -24,7 +24,7 @@ class MulanTask(Task):
             # batch statistics over the global batch, as one process would have them
             mulan = torch.nn.SyncBatchNorm.convert_sync_batchnorm(mulan)
         self.mulan = self.add("mulan", mulan, broadcast_buffers=False)
-        self.optimizers["optimizer"] = torch.optim.AdamW(
+        self.optimizers["optimizer"] = self.adam(
             (p for p in mulan.parameters() if p.requires_grad), lr=train["learning_rate"]
         )
         self.sentences: dict[str, torch.Tensor] = {}

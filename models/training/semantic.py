@@ -48,9 +48,7 @@ class SemanticTask(Task):
             SemanticModel(c).to(device), c.dim, c.targets_first, c.targets_second
         ).to(device)
         self.predictor = self.add("predictor", predictor, find_unused_parameters=True)
-        self.optimizers["optimizer"] = torch.optim.AdamW(
-            predictor.parameters(), lr=train["learning_rate"]
-        )
+        self.optimizers["optimizer"] = self.adam(predictor.parameters(), lr=train["learning_rate"])
         self.centroids: list[torch.Tensor | None] = [None, None]
         self.teacher = None
 

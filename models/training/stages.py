@@ -53,7 +53,7 @@ class StagesTask(Task):
             torch.manual_seed(self.train_config["seed"] + STAGES.index(stage))
             model = StageTransformer(StageConfig(vocab=self.vocab.size, **shape)).to(self.device)
             self.add(stage, model)
-            self.optimizers[stage] = torch.optim.AdamW(
+            self.optimizers[stage] = self.adam(
                 model.parameters(), lr=self.train_config["learning_rate"], weight_decay=0.01
             )
         super().prepare(bank)

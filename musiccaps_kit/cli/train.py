@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from musiccaps_kit.cli.common import clean_errors
+from musiccaps_kit.cli.common import clean_errors, key_values
 
 
 @click.group()
@@ -42,11 +42,51 @@ def _cascade_command(kind: str, summary: str) -> None:
     @click.option("--preset", default="tiny", show_default=True, help="tiny, small or paper")
     @RUN_OUT_OPTION
     @click.option("--steps", type=click.IntRange(min=1), help="override the preset's steps")
-    def command(records: str, preset: str, out: Path, steps: int | None) -> None:
+    @click.option(
+        "--distributed",
+        type=click.Choice(["ddp", "fsdp"]),
+        help="under torchrun: replicate (DDP) or shard (FSDP2) the models  [default: the "
+        "preset's; fsdp for the paper presets, else ddp]",
+    )
+    @click.option(
+        "--compile/--no-compile",
+        default=None,
+        help="torch.compile the training step  [default: on CUDA]",
+    )
+    @click.option(
+        "--set",
+        "settings",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="a training setting in place of the preset's (batch_size=16, disc_start=0, "
+        "compile_mode=reduce-overhead, ...)",
+    )
+    @click.option(
+        "--stop-after",
+        type=click.IntRange(min=1),
+        help="leave after this many steps of this run, with a checkpoint (resume by rerunning)",
+    )
+    def command(
+        records: str,
+        preset: str,
+        out: Path,
+        steps: int | None,
+        distributed: str | None,
+        compile: bool | None,
+        settings: tuple[str, ...],
+        stop_after: int | None,
+    ) -> None:
         from musiccaps_kit.models.training.loop import train as run_training
 
-        result = clean_errors(lambda: run_training(kind, records, preset, out, steps))
-        if result:
+        overrides = key_values(settings, "--set")
+        result = clean_errors(
+            lambda: run_training(
+                kind, records, preset, out, steps, True, distributed, compile, stop_after, overrides
+            )
+        )
+        if result and "stopped_at" in result:
+            click.echo(f"{kind}: stopped after step {result['stopped_at']}; rerun to resume")
+        elif result:
             click.echo(
                 f"{kind}: {result['steps']} steps on {result['clips']} clips "
                 f"({result['seconds']:.0f} s, {result['device']}, {result['world_size']} "
@@ -54,7 +94,8 @@ def _cascade_command(kind: str, summary: str) -> None:
             )
 
     command.__doc__ = (
-        f"{summary} Resumes from OUT/checkpoint.pt; under torchrun it trains with DDP."
+        f"{summary} Resumes from OUT/checkpoint.pt (on any number of processes); under "
+        "torchrun it trains with DDP or FSDP."
     )
     train.command(kind)(command)
 
