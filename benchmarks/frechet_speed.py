@@ -5,7 +5,7 @@ it also times the same kernel with torch's float64 solvers on the GPU (a Cholesk
 cov_b, then the eigenvalues of L^T cov_a L), against one GPU ``eigvalsh``, and a batch of
 bootstrap-sized problems solved at once.
 
-    python -m benchmarks.frechet_speed
+    python -m benchmarks.frechet_speed [--dims 128 512 2048]
 """
 
 from __future__ import annotations
@@ -91,15 +91,23 @@ def gpu_frechet(dims: int, batch: int) -> None:
     )
 
 
-def main() -> None:
-    for dims in (128, 512, 2048):
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.frechet_speed", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--dims", type=int, nargs="+", default=[128, 512, 2048])
+    args = parser.parse_args(argv)
+    for dims in args.dims:
         frechet(dims)
     import torch
 
     if torch.cuda.is_available():
         print(f"on {torch.cuda.get_device_name()}:")
         for dims, batch in ((128, 200), (512, 200), (2048, 20)):
-            gpu_frechet(dims, batch)
+            if dims in args.dims:
+                gpu_frechet(dims, batch)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,10 @@ from musiccaps_kit.models.training.task import Task, autocast
 
 
 class CodecTask(Task):
-    """SoundStream's objective; ``export`` writes the codec alone."""
+    """SoundStream's objective; ``export`` writes the codec alone. Its batches may stream
+    from the records (``loader=stream``): nothing here reads the whole set."""
+
+    streamable = True
 
     def __init__(self, model: dict, train: dict, device: torch.device, world: int):
         super().__init__(train, device, world)

@@ -28,12 +28,13 @@ import torch.distributed as dist
 from musiccaps_kit.atomic import atomic_path, write_text
 from musiccaps_kit.models.model_files import MODEL, save_checkpoint
 from musiccaps_kit.models.records import ClipBank
+from musiccaps_kit.models.training.streaming import streaming_batches
 from musiccaps_kit.models.training.tasks import make_task
 
 PRESETS = Path(__file__).parent.parent / "presets"
 CHECKPOINT = "checkpoint.pt"
 # training settings every preset takes besides its own
-RUN_SETTINGS = ("distributed", "compile", "compile_mode")
+RUN_SETTINGS = ("distributed", "compile", "compile_mode", "loader", "buffer", "workers")
 
 
 def load_preset(kind: str, preset: str) -> dict[str, Any]:
@@ -138,8 +139,29 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(train_config["seed"])
     task = make_task(kind, config["model"], train_config, device, world)
-    bank = make_bank(task, records)
+    stream = train_config.get("loader", "bank") == "stream"
+    if stream and not getattr(task, "streamable", False):
+        raise ValueError(
+            f"{kind} fits k-means or quantisers on its whole training set, which it holds in "
+            "memory: loader=stream is for the codec"
+        )
+    bank = None if stream else make_bank(task, records)
     task.prepare(bank)
+    batches = None
+    if stream:
+        batches = iter(
+            streaming_batches(
+                records,
+                task.rate,
+                round(train_config["crop_s"] * task.rate),
+                train_config["batch_size"] // world,
+                train_config["seed"],
+                int(train_config.get("workers", 0)),
+                int(train_config.get("buffer", 64)),
+                rank,
+                world,
+            )
+        )
     start, history = 0, []
     checkpoint = out / CHECKPOINT
     if checkpoint.is_file():
@@ -150,7 +172,7 @@ def train(
     bar = tqdm(range(start, total), desc=f"train {kind}", disable=not progress or rank != 0)
     began = time.time()
     for step in bar:
-        batch = draw_batch(task, bank, train_config, step, rank, world)
+        batch = next(batches) if stream else draw_batch(task, bank, train_config, step, rank, world)
         losses = mean_over_ranks(task.train_step(batch, step), world, device)
         history.append({"step": step, **losses})
         bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()})
@@ -177,7 +199,7 @@ def train(
             "kind": kind,
             "preset": preset,
             "records": str(records),
-            "clips": len(bank),
+            "clips": "streamed" if bank is None else len(bank),
             "steps": total,
             "resumed_from": start,
             "seconds": time.time() - began,
