@@ -1,9 +1,17 @@
 """One-command GPU check of the cascade: a few training steps of the small presets of the
-codec, the semantic tokenizer, MuLan and the stages (bf16 autocast on CUDA), then
-generation speed of one sequence with the preallocated cache (a CUDA graph on CUDA), the
-growing KV cache and no cache.
+codec, the semantic tokenizer, MuLan and the stages (bf16 autocast on CUDA, compiled steps
+and fused Adam(W) as ``mck train`` runs them there), then generation speed of one sequence
+with the preallocated cache (a CUDA graph on CUDA), the growing KV cache and no cache.
 
     PYTHONPATH=. python -m benchmarks.gpu_check [--preset small] [--steps 30] [--device cuda]
+    PYTHONPATH=. python -m benchmarks.gpu_check --preset paper --steps 20   # + small beside
+    PYTHONPATH=. python -m benchmarks.gpu_check --preset paper --plan       # FLOPs only
+
+At ``--preset paper`` each model runs one GPU's share of the preset's global batch over 8
+GPUs (``--batch`` to change it) with the stages on 30 s token crops, and the small
+preset's figures are printed beside (``--compare``); ``--plan`` counts each model's FLOPs
+per step (one step at batch 1, scaled to the batch) without timing anything, which runs on
+a CPU.
 
 Per model it prints the step time (after a warm-up step), samples (or tokens) per second,
 peak GPU memory, the model FLOPs of one step (PyTorch's FlopCounterMode on forward and
@@ -174,6 +182,18 @@ def _mean_losses(history: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([h[k] for h in history])) for k in history[0]}
 
 
+GPUS_PER_NODE = 8  # the paper presets' global batch is spread over one node
+
+
+def gpu_batch(kind: str, preset: str, batch: int | None) -> int:
+    """The batch one GPU trains on: ``batch``, else the small presets' own, else the
+    preset's global batch over 8 GPUs."""
+    if batch:
+        return batch
+    size = load_preset(kind, preset)["train"]["batch_size"]
+    return size if preset in ("tiny", "small") else max(1, size // GPUS_PER_NODE)
+
+
 def check_model(
     kind: str,
     preset: str,
@@ -181,14 +201,27 @@ def check_model(
     device: torch.device,
     peak: float,
     clips: Path | None = None,
+    batch: int | None = None,
+    compile: bool | None = None,
+    plan: bool = False,
 ):
+    """Step time, throughput, peak memory, FLOPs and MFU of ``kind`` at ``preset``; with
+    ``plan``, the FLOPs per step only (one step at batch 1, scaled)."""
     config = load_preset(kind, preset)
-    train = {**config["train"], "steps": steps, "disc_start": 0}
+    size = gpu_batch(kind, preset, batch)
+    train = {
+        **config["train"],
+        "steps": steps,
+        "disc_start": 0,
+        "batch_size": 1 if plan else size,
+        "compile": False if plan else (device.type == "cuda" if compile is None else compile),
+    }
     torch.manual_seed(0)
     task = make_task(kind, config["model"], train, device, 1)
     if kind == "stages":
         vocab = Vocabulary(12, 64, 512, 8, 256, 4)
-        bank = synthetic_tokens(16, 10.0, vocab)
+        crop_s = max(config["model"]["semantic_crop_s"], 10.0)
+        bank = synthetic_tokens(16, crop_s, vocab)
         unit = "tokens"
     else:
         clip_s = max(train["crop_s"] * 1.5, 2.0)
@@ -205,6 +238,8 @@ def check_model(
     batch = draw_batch(task, bank, train, 0)
     history = [task.train_step(batch, 0)]  # warm-up (k-means starts, allocator, kernels)
     flops = _step_flops(task, draw_batch(task, bank, train, 1), 1)
+    if plan:
+        return {"model": kind, "preset": preset, "batch": size, "flops_per_step": flops * size}
     _sync(device)
     start = time.perf_counter()
     for step in range(2, steps + 2):
@@ -221,6 +256,8 @@ def check_model(
     return {
         "model": kind,
         "preset": preset,
+        "batch": size,
+        "compiled": task.compile,
         "step_s": seconds,
         f"{unit}_per_s": items / seconds,
         "peak_memory_gib": peak_memory,
@@ -273,9 +310,33 @@ def lengths(text: str) -> list[int]:
     return values
 
 
+def _line(r: dict, kind: str) -> str:
+    head = f"{kind:9s} {r['preset']:6s} batch {r['batch']:4d}"
+    if "step_s" not in r:
+        return f"{head}  {r['flops_per_step'] / 1e12:9.2f} TFLOP/step (counted at batch 1)"
+    rate = next(k for k in r if k.endswith("_per_s"))
+    mfu = "n/a" if r["mfu"] is None else f"{r['mfu']:.1%}"
+    loss = MAIN_LOSS[kind]
+    return (
+        f"{head} step {r['step_s'] * 1e3:8.1f} ms  {r[rate]:12,.0f} {rate.replace('_', ' ')}"
+        f"  peak {r['peak_memory_gib']:6.2f} GiB  {r['flops_per_step'] / 1e9:9.1f} GFLOP/step"
+        f"  MFU {mfu}  {loss} {r['loss_first'][loss]:.3f} -> {r['loss_last'][loss]:.3f}"
+    )
+
+
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.gpu_check", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--preset", default="small")
+    parser.add_argument("--batch", type=int, help="per-GPU batch [default: see above]")
+    parser.add_argument(
+        "--compare", help="a preset also run, printed beside [default: small at paper]"
+    )
+    parser.add_argument(
+        "--compile", action=argparse.BooleanOptionalAction, help="[default: on CUDA]"
+    )
+    parser.add_argument("--plan", action="store_true", help="count FLOPs per step, time nothing")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--peak-tflops", type=float, default=989.0)
@@ -302,17 +363,19 @@ def main(argv: list[str] | None = None) -> dict:
         f"on {data}"
     )
     report = {"device": name, "models": [], "generation": None}
+    compare = args.compare or ("small" if args.preset == "paper" else None)
+    presets = [args.preset] + ([compare] if compare and compare != args.preset else [])
     for kind in args.models.split(","):
-        r = check_model(kind, args.preset, args.steps, device, args.peak_tflops, args.clips)
-        report["models"].append(r)
-        rate = next(k for k in r if k.endswith("_per_s"))
-        mfu = "n/a" if r["mfu"] is None else f"{r['mfu']:.1%}"
-        loss = MAIN_LOSS[kind]
-        print(
-            f"{kind:9s} step {r['step_s'] * 1e3:8.1f} ms  {r[rate]:12,.0f} {rate.replace('_', ' ')}"
-            f"  peak {r['peak_memory_gib']:6.2f} GiB  {r['flops_per_step'] / 1e9:9.1f} GFLOP/step"
-            f"  MFU {mfu}  {loss} {r['loss_first'][loss]:.3f} -> {r['loss_last'][loss]:.3f}"
-        )
+        for preset in presets:
+            r = check_model(
+                kind, preset, args.steps, device, args.peak_tflops, args.clips,
+                args.batch if preset == args.preset else None, args.compile, args.plan,
+            )  # fmt: skip
+            report["models"].append(r)
+            print(_line(r, kind))
+    if args.plan:
+        print(json.dumps(report))
+        return report
     report["generation"] = []
     static = "CUDA graph" if device.type == "cuda" else "static cache"
     for tokens in args.tokens:

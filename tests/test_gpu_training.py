@@ -156,3 +156,70 @@ def test_fsdp_on_two_processes_resumes_on_one_as_on_two(kind, tiny_cascade, tmp_
         for key in keys:
             assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (a["step"], key)
     assert (on_two / "model.pt").is_file() and (on_one / "model.pt").is_file()
+
+
+def test_streamed_crops_see_every_clip_once_an_epoch_and_split_shards(tmp_path, demo_records):
+    import json
+
+    import numpy as np
+
+    from benchmarks.loader_throughput import tenfold
+    from musiccaps_kit.data.records import iter_records
+    from musiccaps_kit.models.training.streaming import StreamingCrops, streaming_batches
+
+    records, clips = tenfold(demo_records, tmp_path / "big", copies=3)
+    assert clips == 36 and len(json.loads((records / "dataset_info.json").read_text())) > 0
+    ids = sorted(r.id for r in iter_records(demo_records, "train"))
+    seen = []
+    for batch in streaming_batches(records, 16000, 8000, 5, seed=1, workers=2, buffer=4, epochs=1):
+        assert batch.audio.shape[1:] == (8000,) and batch.audio.dtype.is_floating_point
+        seen += batch.ids
+    assert sorted(seen) == sorted(ids * 3)  # every clip of every shard once, two workers
+    again = [b.ids for b in streaming_batches(records, 16000, 8000, 5, seed=1, epochs=1)]
+    assert again == [b.ids for b in streaming_batches(records, 16000, 8000, 5, seed=1, epochs=1)]
+    # a crop is a piece of its clip at the asked rate
+    crops = StreamingCrops(demo_records, 16000, 8000, epochs=1, buffer=2)
+    waves = {r.id: r.audio[16000] for r in iter_records(demo_records, "train")}
+    for crop, _, clip_id in crops:
+        wave = waves[clip_id]
+        starts = [s for s in range(len(wave) - 7999) if wave[s] == crop[0]]
+        assert any(np.array_equal(wave[s : s + 8000], crop) for s in starts)
+    with pytest.raises(ValueError, match="at least as many shards as readers"):
+        next(iter(StreamingCrops(demo_records, 16000, 8000, rank=0, world=2)))
+
+
+def test_the_codec_trains_from_streamed_crops_and_others_refuse(demo_records, tmp_path):
+    summary = train("codec", demo_records, "tiny", tmp_path / "codec", steps=2, progress=False,
+                    overrides={"loader": "stream", "buffer": 4})  # fmt: skip
+    assert summary["clips"] == "streamed" and (tmp_path / "codec" / "model.pt").is_file()
+    with pytest.raises(ValueError, match="loader=stream is for the codec"):
+        train(
+            "mulan", demo_records, "tiny", tmp_path / "m", steps=1, overrides={"loader": "stream"}
+        )
+    with pytest.raises(ValueError, match="--set nonsense: not a codec training setting"):
+        train("codec", demo_records, "tiny", tmp_path / "c", steps=1, overrides={"nonsense": 1})
+
+
+def test_the_gpu_check_counts_flops_without_timing(capsys):
+    from benchmarks.gpu_check import main
+
+    report = main(["--device", "cpu", "--preset", "tiny", "--plan", "--models", "stages"])
+    (stages,) = report["models"]
+    assert stages["batch"] == 8 and stages["flops_per_step"] > 1e9 and "step_s" not in stages
+    assert "TFLOP/step (counted at batch 1)" in capsys.readouterr().out
+
+
+BENCHMARKS = sorted(
+    p.stem for p in (Path(__file__).parents[1] / "benchmarks").glob("*.py") if p.stem != "__init__"
+)
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_every_benchmark_answers_help(name, monkeypatch, capsys):
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", [name, "--help"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module(f"benchmarks.{name}", run_name="__main__")
+    assert done.value.code == 0
+    assert "usage:" in capsys.readouterr().out
