@@ -178,6 +178,21 @@ def _step_flops(task, batch, step: int) -> float:
     return float(counter.get_total_flops())
 
 
+def _stage_flops_on_meta(task, batch) -> float:
+    """FLOPs of the stages' forward and backward (as ``train_step`` runs them) on tensors
+    that hold no data: the paper stages need no memory to be counted."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from musiccaps_kit.models.stage import target_loss
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        for stage, (sequence, prefix) in batch.items():
+            loss, _ = target_loss(task.modules[stage], sequence.to("meta"), prefix)
+            loss.backward()
+    return float(counter.get_total_flops())
+
+
 def _mean_losses(history: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([h[k] for h in history])) for k in history[0]}
 
@@ -217,6 +232,8 @@ def check_model(
         "compile": False if plan else (device.type == "cuda" if compile is None else compile),
     }
     torch.manual_seed(0)
+    if plan and kind == "stages":  # 3 x 300 M parameters at paper size: count on meta
+        device = torch.device("meta")
     task = make_task(kind, config["model"], train, device, 1)
     if kind == "stages":
         vocab = Vocabulary(12, 64, 512, 8, 256, 4)
@@ -233,6 +250,9 @@ def check_model(
         task.sentences = {c: torch.randn(TEXT_DIMS, generator=rng) for c in set(bank.captions)}
     else:
         task.prepare(bank)
+    if device.type == "meta":
+        flops = _stage_flops_on_meta(task, draw_batch(task, bank, train, 0))
+        return {"model": kind, "preset": preset, "batch": size, "flops_per_step": flops * size}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     batch = draw_batch(task, bank, train, 0)
