@@ -28,7 +28,6 @@ import torch.distributed as dist
 from musiccaps_kit.atomic import atomic_path, write_text
 from musiccaps_kit.models.model_files import MODEL, save_checkpoint
 from musiccaps_kit.models.records import ClipBank
-from musiccaps_kit.models.training.streaming import streaming_batches
 from musiccaps_kit.models.training.tasks import make_task
 
 PRESETS = Path(__file__).parent.parent / "presets"
@@ -148,7 +147,9 @@ def train(
     bank = None if stream else make_bank(task, records)
     task.prepare(bank)
     batches = None
-    if stream:
+    if stream:  # imported here: the GPU check trains without the record reader
+        from musiccaps_kit.models.training.streaming import streaming_batches
+
         batches = iter(
             streaming_batches(
                 records,

@@ -157,6 +157,9 @@ class Task:
         )
 
         full = StateDictOptions(full_state_dict=True)
+        # a parameter no step has used yet (the semantic model's second head) has no Adam
+        # state: that is not an error
+        lenient = StateDictOptions(full_state_dict=True, strict=False)
         for name, module in self.trained().items():
             set_model_state_dict(module, state["modules"][name], options=full)
         for name, optimizer in self.optimizers.items():
@@ -164,5 +167,6 @@ class Task:
             if all(isinstance(k, int) for k in saved.get("state", {})):
                 optimizer.load_state_dict(saved)  # written before parameters were named
             else:
-                set_optimizer_state_dict(self._owner(optimizer), optimizer, saved, options=full)
+                owner = self._owner(optimizer)
+                set_optimizer_state_dict(owner, optimizer, saved, options=lenient)
         self.load_extra_state(state["extra"])

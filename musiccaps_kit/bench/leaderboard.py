@@ -186,7 +186,8 @@ def agreement_rows(board: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 def fmt(metric: dict[str, Any]) -> str:
     lo, hi = metric["ci"]
-    return f"{metric['value']:.3f} [{lo:.3f}, {hi:.3f}]"
+    inf = f" (-inf {metric['inf']['value']:.3f})" if metric.get("inf") else ""
+    return f"{metric['value']:.3f} [{lo:.3f}, {hi:.3f}]{inf}"
 
 
 def to_markdown(board: dict[str, Any]) -> str:
@@ -218,7 +219,8 @@ def to_markdown(board: dict[str, Any]) -> str:
     confidence = board["settings"].get("confidence", 0.95)
     lines += [
         "",
-        f"Values with their {confidence:.0%} bootstrap interval. Recipes: leaderboard.json.",
+        f"Values with their {confidence:.0%} bootstrap interval and, for FAD and KAD, the "
+        "-inf extrapolation (fadtk/kadtk score_inf). Recipes: leaderboard.json.",
     ]
     for metric, mark in board["paper_columns"].items():
         if mark["stand_in"]:

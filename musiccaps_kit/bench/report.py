@@ -112,9 +112,16 @@ def _cell(metric: dict[str, Any] | None, skipped: str | None) -> str:
     if metric is None:
         return f"<td title='{html.escape(skipped)}'>skipped</td>" if skipped else "<td>-</td>"
     lo, hi = metric["ci"]
+    inf = metric.get("inf")
+    extrapolated = (
+        f"<br><small title='fadtk/kadtk score_inf: intercept of score against 1/n'>-inf "
+        f"{inf['value']:.3f} (r2 {inf['r2']:.2f})</small>"
+        if inf
+        else ""
+    )
     return (
         f"<td data-value='{metric['value']!r}'>{metric['value']:.3f}<br>"
-        f"<small>[{lo:.3f}, {hi:.3f}] n={metric['n']}</small></td>"
+        f"<small>[{lo:.3f}, {hi:.3f}] n={metric['n']}</small>{extrapolated}</td>"
     )
 
 
