@@ -117,3 +117,18 @@ def test_the_gram_path_equals_the_covariance_path():
         by_stats = bootstrap_fad(*stats, paired, rounds=40, seed=5)
         by_frames = bootstrap_fad_frames(ref, gen, paired, rounds=40, seed=5)
         assert by_frames == pytest.approx(by_stats, rel=1e-7)
+
+
+@pytest.mark.parametrize("frames", [3, 40, 300])
+def test_fad_to_frames_is_the_covariance_route(frames):
+    from musiccaps_kit.bench.metrics.frechet import fad_to_frames
+
+    rng = np.random.default_rng(frames)
+    ref = GaussianStats.of(rng.standard_normal((500, 64)) @ rng.standard_normal((64, 64)))
+    x = rng.standard_normal((frames, 64)) * 1.2 + 0.3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RankDeficientWarning)
+        expected = fad(ref, GaussianStats.of(x))
+    assert fad_to_frames(ref, x) == pytest.approx(expected, rel=1e-8)
+    scores = per_clip_fad(ref, {"a": x, "b": GaussianStats.of(x), "lonely": x[:1]})
+    assert set(scores) == {"a", "b"} and scores["a"] == pytest.approx(scores["b"], rel=1e-8)

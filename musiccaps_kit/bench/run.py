@@ -225,7 +225,7 @@ def _fad_metric(name: str, job: _Job) -> MetricResult:
         parts = [GaussianStats.of(f) for f in reference + others]
         ref_total = sum_stats(parts + ([from_file] if from_file is not None else []))
         value = fad(ref_total, sum_stats(list(clips.values())))
-        per_clip = per_clip_fad(ref_total, clips)
+        per_clip = per_clip_fad(ref_total, dict(zip(sys_ids, system, strict=True)))
         inf = (
             fad_inf(ref_total, np.concatenate(system), seed=settings.seed) if settings.inf else None
         )

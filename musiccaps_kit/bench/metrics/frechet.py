@@ -149,6 +149,28 @@ def fad(a: GaussianStats, b: GaussianStats) -> float:
     return frechet_distance(a.mean, a.cov, b.mean, b.cov)
 
 
+def fad_to_frames(reference: GaussianStats, frames: np.ndarray) -> float:
+    """FAD of a set of frames against reference statistics. With fewer frames than
+    dimensions (a clip's 3 musicnn frames against 200 dimensions), the frames' covariance
+    is Y^T Y with Y the centred frames over sqrt(n - 1), and Tr((S_r S_f)^(1/2)) is the sum
+    of the square roots of the eigenvalues of the n x n matrix Y S_r Y^T: the value of the
+    d x d route, at the cost of an n x n problem."""
+    x = np.asarray(frames, dtype=np.float64)
+    n, dims = x.shape
+    if n >= dims or n < 2:
+        return fad(reference, GaussianStats.of(x))
+    if not np.isfinite(x).all():
+        raise ValueError("embeddings contain NaN or infinity")
+    mu = x.mean(axis=0)
+    y = (x - mu) / np.sqrt(n - 1)
+    cov_r = reference.cov
+    inner = y @ cov_r @ y.T
+    values = linalg.eigh((inner + inner.T) / 2, eigvals_only=True, check_finite=False)
+    diff = reference.mean - mu
+    value = diff @ diff + np.trace(cov_r) + np.einsum("ij,ij->", y, y)
+    return max(float(value - 2 * np.sqrt(np.clip(values, 0, None)).sum()), 0.0)
+
+
 def fad_inf(
     reference: GaussianStats, frames: np.ndarray, steps: int = 25, min_n: int = 500, seed: int = 0
 ) -> Extrapolation:
@@ -158,18 +180,25 @@ def fad_inf(
     def score(pool: np.ndarray, draws: list[np.ndarray]) -> list[float]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RankDeficientWarning)
-            return [fad(reference, GaussianStats.of(pool[draw])) for draw in draws]
+            return [fad_to_frames(reference, pool[draw]) for draw in draws]
 
     return extrapolate(score, np.asarray(frames), steps, min_n, seed)
 
 
-def per_clip_fad(reference: GaussianStats, clips: dict[str, GaussianStats]) -> dict[str, float]:
-    """Each clip's own frames against the reference statistics (fadtk's per-song score). A
-    clip of one frame (a scene embedding: PaSST's) has no covariance and no score."""
+def per_clip_fad(
+    reference: GaussianStats, clips: dict[str, GaussianStats | np.ndarray]
+) -> dict[str, float]:
+    """Each clip's own frames (or their statistics) against the reference statistics
+    (fadtk's per-song score). A clip of one frame (a scene embedding: PaSST's) has no
+    covariance and no score."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RankDeficientWarning)
         return {
-            clip_id: fad(reference, stats) for clip_id, stats in clips.items() if stats.count >= 2
+            clip_id: fad(reference, c)
+            if isinstance(c, GaussianStats)
+            else fad_to_frames(reference, c)
+            for clip_id, c in clips.items()
+            if (c.count if isinstance(c, GaussianStats) else len(c)) >= 2
         }
 
 
