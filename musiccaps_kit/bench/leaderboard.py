@@ -35,7 +35,7 @@ MUSICGEN_COLUMNS = {
     "clap_score": "clap_score",
 }
 # Metrics whose protocol is a tool's rather than a paper's.
-TOOL_PROTOCOLS = {"fad_clap": "fadtk", "fad_encodec": "fadtk", "kad": "kadtk"}
+TOOL_PROTOCOLS = {"fad_clap": "fadtk", "fad_encodec": "fadtk", "fad_passt": "kadtk", "kad": "kadtk"}
 
 
 def protocol(metric: str) -> str:
