@@ -1,10 +1,13 @@
-"""``mck bench``: the paper's metrics for systems against a reference, as a leaderboard.
+"""``mck bench``: the papers' metrics for systems against a reference, as a leaderboard.
 
-Metrics (each with its recipe): ``fad_<embedder>`` for any registered embedder (the
-paper's ``fad_vggish`` and ``fad_trill`` through TF Hub, ``fad_musicnn`` offline,
-``fad_leaf``), ``kld_<classifier>`` (``musicnn``'s MTT tagger, or a ``leaf`` AudioSet
-classifier; a convention from ``metrics.kld``) and ``mcc_<joint model>`` (captions from a
-catalog). Names take dashes or underscores; ``offline`` and ``paper`` name sets.
+Metrics (each with its recipe): ``fad_<embedder>`` and ``kad_<embedder>`` for any
+registered embedder (the paper's ``fad_vggish`` and ``fad_trill`` through TF Hub,
+``fad_musicnn`` offline, ``fad_leaf``, fadtk's ``fad_clap`` and ``fad_encodec``, kadtk's
+KAD and PaSST embedding), ``kld_<classifier>`` (``musicnn``'s MTT tagger, or a ``leaf``
+AudioSet classifier; a convention from ``metrics.kld``), ``kld_passt`` (AudioCraft's
+KL-PaSST), ``mcc_<joint model>`` and ``clap_score`` (AudioCraft's; captions from a
+catalog or CSV). Names take dashes or underscores; ``offline``, ``paper``, ``musicgen``,
+``fadtk`` and ``kad`` name sets.
 
 Every model gets each clip decoded once from its source and resampled straight to the
 model's own rate. A system that shares ids with the reference is *paired*: bootstrap
