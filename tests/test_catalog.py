@@ -115,3 +115,22 @@ def test_catalog_stats_command_prints_counts_and_draws_png(tmp_path):
     for figure in ("5,521", "2,858", "2,663", "1,000"):
         assert figure in result.output
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_captions_come_from_a_catalog_or_any_ytid_caption_csv(tmp_path):
+    from musiccaps_kit.data.catalog import CatalogError, captions
+
+    demo = captions("demo")
+    assert len(demo) == 24 and all(demo.values())
+    path = tmp_path / "captions.csv"
+    path.write_text("ytid,caption,extra\nabc,a calm piano,x\ndef,\"loud, fast rock\",y\n")
+    assert captions(str(path)) == {"abc": "a calm piano", "def": "loud, fast rock"}
+    for body, message in (
+        ("ytid,caption\nabc,one\nabc,two\n", "row 2 .*duplicate id 'abc'"),
+        ("ytid,caption\nabc,\n", "row 1 .*empty caption for abc"),
+        ("id,text\nabc,one\n", "need the columns ytid and caption"),
+        ("ytid,caption\nbad id!,one\n", "row 1 .*not a valid id"),
+    ):
+        path.write_text(body)
+        with pytest.raises(CatalogError, match=message):
+            captions(str(path))

@@ -237,18 +237,24 @@ def _build(name: str, rows: Iterable[tuple[str, Mapping[str, Any]]], source: str
     return Catalog(name, tuple(clips), source)
 
 
-def load_csv(path: str | Path, name: str | None = None) -> Catalog:
-    """Load any CSV in MusicCaps format (UTF-8, a BOM allowed; fields up to
-    ``FIELD_LIMIT`` characters); relative ``path`` values resolve against its folder."""
-    path = Path(path)
+def _csv_reader(path: Path, what: str) -> csv.DictReader:
+    """A reader over a UTF-8 CSV (a BOM allowed; fields up to ``FIELD_LIMIT``
+    characters); a file that cannot be read or is not UTF-8 is a ``CatalogError``."""
     csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
     try:
         text = read_utf8(path)
     except OSError as e:
-        raise CatalogError(f"{path}: cannot open catalog: {e.strerror}") from None
+        raise CatalogError(f"{path}: cannot open {what}: {e.strerror}") from None
     except ValueError as e:
         raise CatalogError(str(e)) from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    return csv.DictReader(io.StringIO(text, newline=""))
+
+
+def load_csv(path: str | Path, name: str | None = None) -> Catalog:
+    """Load any CSV in MusicCaps format (UTF-8, a BOM allowed; fields up to
+    ``FIELD_LIMIT`` characters); relative ``path`` values resolve against its folder."""
+    path = Path(path)
+    reader = _csv_reader(path, "catalog")
     header = reader.fieldnames or []
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
@@ -311,14 +317,7 @@ def captions(spec: str) -> dict[str, str]:
     path = Path(spec)
     if not path.is_file():
         return {clip.ytid: clip.caption for clip in load(spec)}
-    try:
-        text = read_utf8(path)
-    except OSError as e:
-        raise CatalogError(f"{path}: cannot open captions: {e.strerror}") from None
-    except ValueError as e:
-        raise CatalogError(str(e)) from None
-    csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = _csv_reader(path, "captions")
     header = reader.fieldnames or []
     if all(c in header for c in REQUIRED_COLUMNS):
         return {clip.ytid: clip.caption for clip in load_csv(path)}
