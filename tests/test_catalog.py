@@ -123,7 +123,7 @@ def test_captions_come_from_a_catalog_or_any_ytid_caption_csv(tmp_path):
     demo = captions("demo")
     assert len(demo) == 24 and all(demo.values())
     path = tmp_path / "captions.csv"
-    path.write_text("ytid,caption,extra\nabc,a calm piano,x\ndef,\"loud, fast rock\",y\n")
+    path.write_text('ytid,caption,extra\nabc,a calm piano,x\ndef,"loud, fast rock",y\n')
     assert captions(str(path)) == {"abc": "a calm piano", "def": "loud, fast rock"}
     for body, message in (
         ("ytid,caption\nabc,one\nabc,two\n", "row 2 .*duplicate id 'abc'"),

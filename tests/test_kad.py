@@ -129,3 +129,26 @@ def test_bootstrap_is_seeded_contains_the_estimate_and_matches_the_estimate(pair
         [], system, False, rounds=30, seed=1, fixed_reference=reference
     )
     assert fixed_low <= estimate <= fixed_high
+
+
+def test_per_clip_kernel_sums_give_the_kad_of_any_multiset_of_clips():
+    from musiccaps_kit.bench.metrics.kad import ClipKernelSums, _gamma
+
+    rng = np.random.default_rng(11)
+    reference = [rng.standard_normal((n, 6)).astype(np.float32) for n in (5, 9, 3, 7)]
+    system = [(rng.standard_normal((n, 6)) + 0.3).astype(np.float32) for n in (4, 8, 6)]
+    bandwidth = 2.5
+    xx = ClipKernelSums(reference, None, _gamma(bandwidth))
+    yy = ClipKernelSums(system, None, _gamma(bandwidth))
+    xy = ClipKernelSums(reference, system, _gamma(bandwidth))
+    for ref_counts, sys_counts in (([1, 1, 1, 1], [1, 1, 1]), ([2, 0, 1, 3], [0, 2, 1])):
+        wx, wy = np.array(ref_counts, float), np.array(sys_counts, float)
+        from_sums = 100 * (
+            xx.mean_off_diagonal(wx) + yy.mean_off_diagonal(wy) - 2 * xy.mean_cross(wx, wy)
+        )
+        # the pooled multiset: a clip drawn twice is there twice (its copies' pairs count)
+        x = np.concatenate(
+            [f for f, c in zip(reference, ref_counts, strict=True) for _ in range(c)]
+        )
+        y = np.concatenate([f for f, c in zip(system, sys_counts, strict=True) for _ in range(c)])
+        assert from_sums == pytest.approx(kad(x, y, bandwidth, precision="float64"), rel=1e-5)

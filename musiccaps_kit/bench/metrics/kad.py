@@ -78,8 +78,17 @@ def median_pairwise_distance(frames, block: int = BLOCK, seed: int = 0) -> float
     sq = _square_norms(y)
     rng = np.random.default_rng(seed)
     i, j = rng.integers(0, n, (2, 200_000))
-    keep = i != j
-    sample = ((y[i[keep]] - y[j[keep]]) ** 2).sum(1).sort().values
+    i, j = i[i != j], j[i != j]
+    sample = (
+        torch.cat(  # in chunks: 200,000 difference vectors at once would be 400 MB
+            [
+                ((y[i[c : c + 8192]] - y[j[c : c + 8192]]) ** 2).sum(1)
+                for c in range(0, len(i), 8192)
+            ]
+        )
+        .sort()
+        .values
+    )
     q = len(sample) / 2
     margin = 5 * (len(sample) / 4) ** 0.5 + 50  # five binomial standard deviations
     low = float(sample[max(int(q - margin), 0)])
@@ -229,29 +238,31 @@ class ClipKernelSums:
         self.gamma = gamma
         a = torch.as_tensor(np.concatenate(left), dtype=torch.float32)
         self.left_sizes = np.array([len(f) for f in left])
-        members_a = self._members(self.left_sizes)
+        owner_a = self._owners(self.left_sizes)
         if right is None:
-            b, members_b, self.right_sizes = a, members_a, self.left_sizes
+            b, owner_b, self.right_sizes = a, owner_a, self.left_sizes
         else:
             b = torch.as_tensor(np.concatenate(right), dtype=torch.float32)
             self.right_sizes = np.array([len(f) for f in right])
-            members_b = self._members(self.right_sizes)
-        sums = torch.zeros(members_a.shape[1], members_b.shape[1], dtype=torch.float64)
-        diagonal = torch.zeros(members_a.shape[1], dtype=torch.float64)
+            owner_b = self._owners(self.right_sizes)
+        sums = torch.zeros(len(self.left_sizes), len(self.right_sizes), dtype=torch.float64)
+        diagonal = torch.zeros(len(self.left_sizes), dtype=torch.float64)
         sq_a, sq_b = _square_norms(a), _square_norms(b)
         for s0, s1 in _blocks(len(a), BLOCK):
             for t0, t1 in _blocks(len(b), BLOCK):
                 k = _kernel_block(a[s0:s1], b[t0:t1], sq_a[s0:s1], sq_b[t0:t1], gamma).double()
-                sums += members_a[s0:s1].T @ k @ members_b[t0:t1]
+                # the block's kernel summed by (left clip, right clip): rows, then columns
+                rows = torch.zeros(len(sums), t1 - t0, dtype=torch.float64)
+                rows.index_add_(0, owner_a[s0:s1], k)
+                sums.index_add_(1, owner_b[t0:t1], rows)
                 if right is None and s0 == t0:
-                    diagonal += members_a[s0:s1].T @ k.diagonal()
+                    diagonal.index_add_(0, owner_a[s0:s1], k.diagonal())
         self.within, self.diagonal = sums.numpy(), diagonal.numpy()
 
     @staticmethod
-    def _members(sizes: np.ndarray):
-        torch = _torch()
-        owner = torch.as_tensor(np.repeat(np.arange(len(sizes)), sizes))
-        return torch.nn.functional.one_hot(owner, len(sizes)).double()
+    def _owners(sizes: np.ndarray):
+        """Each frame's clip index."""
+        return _torch().as_tensor(np.repeat(np.arange(len(sizes)), sizes))
 
     def mean_off_diagonal(self, counts: np.ndarray) -> float:
         """The mean of k over distinct frame pairs of one weighted set."""
