@@ -260,3 +260,16 @@ def test_bad_models_and_captions_are_clear_errors(models, clip_sets, tmp_path):
          "--out", str(tmp_path / "o2")],
     )  # fmt: skip
     assert result.exit_code == 1 and "have no caption" in result.output and ids[1] in result.output
+
+
+def test_vggish_on_the_pytorch_front_end_is_not_put_beside_the_papers():
+    from musiccaps_kit.bench.leaderboard import protocol, reported_rows, to_json
+
+    result = {"reference": "ref", "reference_clips": 0, "rows": [], "metrics": ["fad_vggish"]}
+    google = to_json(result, {"embedder_options": {"vggish": {"frontend": "google2019"}}})
+    ported = to_json(result, {"embedder_options": {"vggish": {"frontend": "nonoverlapping"}}})
+    assert google["columns"]["fad_vggish"]["protocol"] == "as MusicLM and MusicGen Table 1"
+    assert "not comparable" in ported["columns"]["fad_vggish"]["protocol"]
+    assert any(cells.get("fad_vggish") == "3.4" for _, cells in reported_rows(google))
+    assert not any(cells for _, cells in reported_rows(ported))
+    assert protocol("kld_musicnn") == "stand-in: not comparable"

@@ -134,22 +134,16 @@ class ClipSet:
         return self._files.get(clip_id)
 
     def export_wav(self, clip_id: str, path: Path) -> Path:
-        """The clip as a 16-bit WAV file at ``path`` (at the highest rate records hold it,
-        or its file's rate), written once, whole or not at all."""
+        """A clip of a record set as a 16-bit WAV file at ``path``, at the highest rate the
+        records hold (whole or not at all; written anew each time, so never stale)."""
         import soundfile as sf
 
         from musiccaps_kit.atomic import atomic_path
 
-        if not path.is_file():
-            if self.is_records:
-                audio = schema.decode(read_record_at(*self._records[clip_id])).audio
-                rate = max(audio)
-                wave = audio[rate]
-            else:
-                samples, rate = decode(self._files[clip_id])
-                wave = to_mono(samples)
-            with atomic_path(path) as tmp:
-                sf.write(str(tmp), np.clip(wave, -1, 1), rate, subtype="PCM_16", format="WAV")
+        audio = schema.decode(read_record_at(*self._records[clip_id])).audio
+        rate = max(audio)
+        with atomic_path(path) as tmp:
+            sf.write(str(tmp), np.clip(audio[rate], -1, 1), rate, subtype="PCM_16", format="WAV")
         return path
 
     def source_rates(self, ids) -> list[int]:

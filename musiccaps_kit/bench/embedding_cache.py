@@ -32,6 +32,21 @@ def audio_key(wave: np.ndarray, rate: int) -> str:
     return digest.hexdigest()
 
 
+def read_entry(path: Path) -> np.ndarray | None:
+    """A cached array, or None when it is missing or unreadable (then it is removed with a
+    warning and computed again)."""
+    if not path.is_file():
+        return None
+    try:
+        return np.load(path)
+    except (OSError, ValueError, EOFError) as e:
+        warnings.warn(
+            f"{path}: unreadable embedding cache entry ({e}); computing it again", stacklevel=3
+        )
+        path.unlink(missing_ok=True)
+        return None
+
+
 class EmbeddingCache:
     """``root/{recipe hash}/{audio hash}.npy`` for one embedder; ``hits``/``misses`` count."""
 
@@ -53,7 +68,7 @@ class EmbeddingCache:
             entry = json.loads(index.read_text())
         except ValueError:
             return None
-        frames = self._read(self.folder / f"{entry['key']}.npy")
+        frames = read_entry(self.folder / f"{entry['key']}.npy")
         if frames is None:
             return None
         self.hits += 1
@@ -63,28 +78,13 @@ class EmbeddingCache:
         entry = {"key": audio_key(wave, rate), "shape": shape}
         write_text(self._index(fingerprint, rate), json.dumps(entry))
 
-    def _read(self, path: Path) -> np.ndarray | None:
-        """A cached entry, or None when it is missing or unreadable (then it is removed
-        with a warning and computed again)."""
-        if not path.is_file():
-            return None
-        try:
-            return np.load(path)
-        except (OSError, ValueError, EOFError) as e:
-            warnings.warn(
-                f"{path}: unreadable embedding cache entry ({e}); computing it again",
-                stacklevel=2,
-            )
-            path.unlink(missing_ok=True)
-            return None
-
     def __call__(self, wave: np.ndarray, rate: int) -> np.ndarray:
         return self.many([wave], rate)[0]
 
     def many(self, waves: Sequence[np.ndarray], rate: int) -> list[np.ndarray]:
         """Frames for each clip: cached ones read, the others embedded in one batch."""
         paths = [self.folder / f"{audio_key(wave, rate)}.npy" for wave in waves]
-        cached = [self._read(path) for path in paths]
+        cached = [read_entry(path) for path in paths]
         todo = [i for i, frames in enumerate(cached) if frames is None]
         self.hits += len(paths) - len(todo)
         self.misses += len(todo)
@@ -169,13 +169,7 @@ def cached_text_embeddings(
     seen before reach ``embed``, so a fully cached run builds no model."""
     folder = Path(root) / "text" / recipe_key(recipe)
     paths = [folder / f"{hashlib.sha256(t.encode()).hexdigest()}.npy" for t in texts]
-    rows: list[np.ndarray | None] = [None] * len(texts)
-    for i, path in enumerate(paths):
-        if path.is_file():
-            try:
-                rows[i] = np.load(path)
-            except (OSError, ValueError, EOFError):
-                path.unlink(missing_ok=True)
+    rows = [read_entry(path) for path in paths]
     todo = [i for i, row in enumerate(rows) if row is None]
     if todo:
         for i, row in zip(todo, embed([texts[i] for i in todo]), strict=True):

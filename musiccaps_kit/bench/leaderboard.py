@@ -38,8 +38,12 @@ MUSICGEN_COLUMNS = {
 TOOL_PROTOCOLS = {"fad_clap": "fadtk", "fad_encodec": "fadtk", "fad_passt": "kadtk", "kad": "kadtk"}
 
 
-def protocol(metric: str) -> str:
-    """The published protocol a column matches, as its header says it."""
+def protocol(metric: str, settings: dict[str, Any] | None = None) -> str:
+    """The published protocol a column matches, as its header says it. VGGish matches the
+    papers only with Google's 2019 front end (the default)."""
+    vggish = ((settings or {}).get("embedder_options") or {}).get("vggish", {})
+    if metric == "fad_vggish" and vggish.get("frontend", "google2019") != "google2019":
+        return "PyTorch ports' VGGish front end: not comparable with the papers"
     musiclm = metric in PAPER_COLUMNS and PAPER_COLUMNS[metric][1] is None
     tables = [
         name
@@ -124,7 +128,7 @@ def to_json(result: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
         },
         "columns": {
             m: {
-                "protocol": protocol(m),
+                "protocol": protocol(m, settings),
                 "musiclm_column": PAPER_COLUMNS[m][0] if m in PAPER_COLUMNS else None,
                 "musicgen_column": MUSICGEN_COLUMNS.get(m),
             }
@@ -137,9 +141,9 @@ def to_json(result: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def header(metric: str) -> str:
+def header(board: dict[str, Any], metric: str) -> str:
     """A column's header: the metric and the protocol it matches."""
-    return f"{metric} ({protocol(metric)})"
+    return f"{metric} ({board['columns'][metric]['protocol']})"
 
 
 def reported_rows(board: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, str]]]:
@@ -159,11 +163,9 @@ def reported_rows(board: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str,
             cells = {}
             for m in board["metrics"]:
                 key = board["columns"][m][column]
-                if (
-                    key
-                    and r.get(key) is not None
-                    and not board["paper_columns"].get(m, {}).get("stand_in")
-                ):
+                # a stand-in's column, or VGGish on another front end, shows no published value
+                comparable = "not comparable" not in board["columns"][m]["protocol"]
+                if key and r.get(key) is not None and comparable:
                     cells[m] = str(r[key])
             label = "MusicLM" if table == "paper_table1" else "MusicGen"
             out.append(({**r, "table": label}, cells))
@@ -196,7 +198,7 @@ def to_markdown(board: dict[str, Any]) -> str:
         f"# Leaderboard (reference: {board['reference']}, {board['reference_clips']} clips)",
         "",
         "| system | kind | pairing | n | missing | "
-        + " | ".join(header(m) for m in metrics)
+        + " | ".join(header(board, m) for m in metrics)
         + " |",
         "|---|---|---|---|---|" + "---|" * len(metrics),
     ]

@@ -15,6 +15,7 @@ import html
 import io
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,7 +25,6 @@ from musiccaps_kit.bench.leaderboard import (
     agreement_rows,
     lower_is_better,
     per_clip_csv,
-    protocol,
     reported_rows,
     to_json,
     to_markdown,
@@ -130,7 +130,7 @@ def table(board: dict[str, Any]) -> str:
     marks = board["paper_columns"]
     head = "".join(
         f"<th>{html.escape(m)}{'&dagger;' if marks.get(m, {}).get('stand_in') else ''}"
-        f"<br><small>{html.escape(protocol(m))}</small></th>"
+        f"<br><small>{html.escape(board['columns'][m]['protocol'])}</small></th>"
         for m in metrics
     )
     lines = [
@@ -167,10 +167,12 @@ def table(board: dict[str, Any]) -> str:
 
 def _player(clips, clip_id: str, out: Path, label: str) -> str:
     """An audio player for a clip; a clip that lives in records is written beside the
-    report (``clips/{label}/{id}.wav``) so the page can play it."""
+    report (``clips/{label}/{id}.wav``, the label reduced to a safe folder name: system
+    names are the user's) so the page can play it."""
     path = clips.file(clip_id)
     if path is None:
-        path = clips.export_wav(clip_id, out / "clips" / label / f"{clip_id}.wav")
+        folder = re.sub(r"[^A-Za-z0-9_.-]", "_", label).lstrip(".") or "_"
+        path = clips.export_wav(clip_id, out / "clips" / folder / f"{clip_id}.wav")
     link = "/".join(quote(part) for part in Path(os.path.relpath(path, out)).parts)
     return (
         f"<span class='note'>{label}</span>"
