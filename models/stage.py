@@ -16,7 +16,9 @@
   out the fused kernels), ``flex`` computes it inside ``flex_attention``: a ``score_mod``
   looks up ``table[bucket(k - q), head]`` and a causal block mask skips the blocks above
   the diagonal, so nothing of size T x T is ever held. Whole sequences (training, a
-  prefill) run the compiled, fused kernel; a cached step (one query) runs flex eagerly.
+  prefill) run the compiled, fused kernel, compiled once per sequence length (training
+  has one length per stage, generation one prefix length per stage; dynamic shapes do not
+  compile on CPU in torch 2.13); a cached step (one query) runs flex eagerly.
   ``flex`` is the default on CUDA, ``dense`` on CPU (compiling costs ~20 s there). Flex
   has no attention-probability dropout: in training, dropout stays on the residual and
   feed-forward outputs only. The CUDA-graph decoder keeps its one bias row (``[heads,
