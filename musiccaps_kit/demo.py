@@ -20,7 +20,8 @@ from typing import Any
 from musiccaps_kit.baselines.riffusion import round_trip_folder
 from musiccaps_kit.bench.degrade import degrade_folder
 from musiccaps_kit.bench.joint.projection import fit_projection_on_catalog
-from musiccaps_kit.bench.run import BenchSettings, bench_to_folder, joint_model_options
+from musiccaps_kit.bench.run import BenchSettings, bench_to_folder
+from musiccaps_kit.bench.settings import joint_model_options
 from musiccaps_kit.data import catalog
 from musiccaps_kit.data.catalog_stats import plot_genres, summary_rows
 from musiccaps_kit.data.preparation import build_config

@@ -19,11 +19,13 @@ from click.testing import CliRunner
 from benchmarks.interval_coverage import fad_coverage, mean_coverage
 from musiccaps_kit.bench import fadtk
 from musiccaps_kit.bench.clips import ClipSet, pair
+from musiccaps_kit.bench.columns import Job
 from musiccaps_kit.bench.embedders import make_embedder
 from musiccaps_kit.bench.embedders.base import Embedder
+from musiccaps_kit.bench.metric_sets import resolve_metrics
 from musiccaps_kit.bench.metrics.frechet import GaussianStats, fad, sum_stats
 from musiccaps_kit.bench.metrics.kld import kl_divergence
-from musiccaps_kit.bench.run import BenchSettings, _Job, bench_to_folder, resolve_metrics
+from musiccaps_kit.bench.run import BenchSettings, bench_to_folder
 from musiccaps_kit.bootstrap import bootstrap_interval
 from musiccaps_kit.cli import main
 from musiccaps_kit.resources import DEMO_AUDIO_DIR
@@ -54,7 +56,7 @@ def test_a_48k_model_gets_a_12k_tone_with_its_energy(tmp_path):
     t = np.arange(48000 * 2) / 48000
     sf.write(folder / "tone-a.wav", 0.5 * np.sin(2 * np.pi * 12000 * t), 48000)
     clips = ClipSet(folder)
-    job = _Job(clips, clips, pair(clips, clips), BenchSettings(), tmp_path / "c", "sys", {})
+    job = Job(clips, clips, pair(clips, clips), BenchSettings(), tmp_path / "c", "sys", {})
     frames = job.embed_set(Probe(), clips, ("tone-a",), "probe")["tone-a"]
     high, total = frames[0]
     assert high / total > 0.99  # not band-limited to 8 kHz by a 16 kHz detour

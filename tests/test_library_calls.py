@@ -6,12 +6,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from musiccaps_kit.bench.run import (
-    joint_model_options,
-    known_metrics,
-    model_options,
-    parse_systems,
-)
+from musiccaps_kit.bench.columns import known_metrics
+from musiccaps_kit.bench.settings import joint_model_options, model_options, parse_systems
 from musiccaps_kit.cli import main
 from musiccaps_kit.data import catalog
 from musiccaps_kit.data.preparation import build_config

@@ -15,7 +15,9 @@ from click.testing import CliRunner
 from musiccaps_kit.bench.clips import ClipSet
 from musiccaps_kit.bench.embedders import passt_network as P
 from musiccaps_kit.bench.embedders.passt import PasstPieces, PasstScene
-from musiccaps_kit.bench.run import BenchSettings, model_options, resolve_metrics, run_bench
+from musiccaps_kit.bench.metric_sets import resolve_metrics
+from musiccaps_kit.bench.run import BenchSettings, run_bench
+from musiccaps_kit.bench.settings import model_options
 from musiccaps_kit.cli import main
 
 SMALL = P.PasstConfig(width=64, depth=2)

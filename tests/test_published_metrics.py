@@ -21,7 +21,9 @@ from musiccaps_kit.bench.embedders.clap import (
     int16_round_trip,
 )
 from musiccaps_kit.bench.embedders.laion_checkpoint import CheckpointError, load_laion_checkpoint
-from musiccaps_kit.bench.run import BenchSettings, model_options, resolve_metrics, run_bench
+from musiccaps_kit.bench.metric_sets import resolve_metrics
+from musiccaps_kit.bench.run import BenchSettings, run_bench
+from musiccaps_kit.bench.settings import model_options
 from musiccaps_kit.cli import main
 from tests.tiny_hf import laion_checkpoint, tiny_clap, tiny_encodec
 
@@ -224,16 +226,17 @@ def test_bench_cli_with_local_models_writes_published_columns(models, clip_sets,
     rows = list(csv.DictReader(open(out / "per_clip.csv")))
     assert sorted(r["id"] for r in rows if r["metric"] == "clap_score") == sorted(ids)
     # a second run on the same cache: every embedding cached, no model is built
-    from musiccaps_kit.bench import run as bench_run
+    from musiccaps_kit.bench.columns.clap_score import clap_clips
+    from musiccaps_kit.bench.columns.job import cached_model
 
-    bench_run._model.cache_clear()
-    bench_run._clap_clips.cache_clear()
+    cached_model.cache_clear()
+    clap_clips.cache_clear()
     clap_tower.cache_clear()
     again = CliRunner().invoke(main, [*args[:-6], "--out", str(tmp_path / "again"), *args[-4:]])
     assert again.exit_code == 0, again.output
     assert clap_tower(str(clap), None)._parts is None
-    assert bench_run._model("embedder", "encodec", (("model", str(encodec)),))._model is None
-    assert bench_run._model("embedder", "musicnn", ())._net is None
+    assert cached_model("embedder", "encodec", (("model", str(encodec)),))._model is None
+    assert cached_model("embedder", "musicnn", ())._net is None
     second = json.loads((tmp_path / "again" / "leaderboard.json").read_text())
     assert second["rows"][0]["metrics"]["kad_clap"]["value"] == metrics["kad_clap"]["value"]
 

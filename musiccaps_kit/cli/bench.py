@@ -16,7 +16,7 @@ class MetricsOption(click.Option):
     when the help is shown)."""
 
     def get_help_record(self, ctx: click.Context):
-        from musiccaps_kit.bench.run import known_metrics
+        from musiccaps_kit.bench.columns import known_metrics
 
         self.help = (
             f"comma-separated, dashes or underscores: {', '.join(known_metrics())}; or the "
@@ -186,9 +186,9 @@ def bench(
 ) -> None:
     """Score systems against a reference (FAD, KLD, MCC with intervals) beside the paper's
     Table 1; `mck bench memorization` analyses a trained semantic stage."""
-    from musiccaps_kit.bench.run import (
+    from musiccaps_kit.bench.run import bench_to_folder
+    from musiccaps_kit.bench.settings import (
         BenchSettings,
-        bench_to_folder,
         joint_model_options,
         model_options,
         parse_systems,
