@@ -45,7 +45,7 @@ class EmbedClips(beam.DoFn):
     def process(self, ids: list[str]):
         # decoded straight to the embedder's own rate, as mck bench does
         rate = self.cache.embedder.rate
-        waves = [self.clip_set.audio(i, rate) for i in ids]
+        waves = [self.clip_set.audio(i, rate, self.cache.embedder.audio_path) for i in ids]
         for frames in self.cache.many(waves, rate):
             yield GaussianStats.of(frames)
 

@@ -19,6 +19,7 @@ from musiccaps_kit.bench.metric_sets import resolve_metrics
 from musiccaps_kit.bench.run import BenchSettings, run_bench
 from musiccaps_kit.bench.settings import model_options
 from musiccaps_kit.cli import main
+from tests.test_published_metrics import audiocraft_generated_audio
 
 SMALL = P.PasstConfig(width=64, depth=2)
 
@@ -71,7 +72,7 @@ def test_full_size_shapes_are_the_released_files():
         assert tuple(state["new_pos_embed"].shape) == (1, 2, 768)
         assert tuple(state["head.1.weight"].shape) == (527, 768)
         assert tuple(state["blocks.11.attn.qkv.weight"].shape) == (2304, 768)
-        assert P._config_of(state, "x").seconds == seconds
+        assert P.config_of(state, "x").seconds == seconds
     assert P.time_patches(10 * P.RATE) == 99 and P.time_patches(20 * P.RATE) == 199
 
 
@@ -137,21 +138,34 @@ def sets(realmusic, tmp_path_factory):
     return ref, system, [r["clip_id"] for r in rows]
 
 
+def audiocraft_reference_audio(path) -> np.ndarray:
+    """AudioCraft's convert_audio written out: julius to 32 kHz, then the channel mean."""
+    import julius
+
+    wave, rate = sf.read(path, dtype="float32", always_2d=True)
+    return julius.resample_frac(torch.from_numpy(wave.T.copy()), rate, P.RATE).mean(0).numpy()
+
+
 def test_kld_passt_is_audiocrafts_mean_over_pieces(checkpoint, sets, tmp_path):
     ref, system, ids = sets
     options = model_options(passt_checkpoint=str(checkpoint))
     settings = BenchSettings(metrics=("kld_passt",), embedder_options=options, bootstrap_rounds=40)
     rows = run_bench(ref, {"same": ref, "noisy": system}, settings, tmp_path / "cache")["rows"]
-    same, noisy = (row["results"]["kld_passt"] for row in rows)
+    levelled, noisy = (row["results"]["kld_passt"] for row in rows)
+    quiet = BenchSettings(**{**settings.__dict__, "loudness": False})
+    same = run_bench(ref, {"same": ref}, quiet, tmp_path / "cache")["rows"][0]["results"]
+    same = same["kld_passt"]
     # identical clips: sum p (log p - log(p + 1e-6)) = -527e-6 for a flat distribution
     assert same.value == pytest.approx(-527e-6, rel=0.02) and same.value < 0
+    # MusicGen's loudness step makes the "same" system another input (-14 LUFS)
+    assert levelled.value > 1e-4 and "loudness" in str(levelled.recipe["input_audio"]["system"])
     assert same.recipe["pieces"] == 3 + 1 + 1  # the 25 s clip: 10 + 10 + 5 s
     # independently: AudioCraft's formula, every piece weighed alike
     net = P.load(checkpoint)
     kls = {}
     for clip_id in ids:
-        a = ClipSet(ref).audio(clip_id, P.RATE)
-        b = ClipSet(system).audio(clip_id, P.RATE)
+        a = audiocraft_reference_audio(ref / f"{clip_id}.wav")
+        b = audiocraft_generated_audio(system / f"{clip_id}.wav", P.RATE)
         kls[clip_id] = []
         for s in range(0, len(a), 10 * P.RATE):
             if len(a[s : s + 10 * P.RATE]) <= 4800:
@@ -185,9 +199,9 @@ def test_a_shorter_system_clip_is_zero_padded_to_the_reference(checkpoint, sets,
     )
     result = run_bench(ref, {"short": short}, settings, tmp_path / "cache")["rows"][0]
     net = P.load(checkpoint)
-    a = ClipSet(ref).audio(ids[1], P.RATE)
+    a = audiocraft_reference_audio(ref / f"{ids[1]}.wav")
     b = np.zeros_like(a)
-    b[: 6 * P.RATE] = ClipSet(short).audio(ids[1], P.RATE)
+    b[: 6 * P.RATE] = audiocraft_generated_audio(short / f"{ids[1]}.wav", P.RATE)
     with torch.no_grad():
         pa, pb = (net(torch.from_numpy(x)[None])[0].softmax(-1) for x in (a, b))
     expected = torch.nn.functional.kl_div((pb + 1e-6).log(), pa, reduction="none").sum()

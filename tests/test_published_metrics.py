@@ -33,7 +33,8 @@ CLIPS = 4
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("hf")
-    return tiny_clap(root / "clap"), tiny_encodec(root / "encodec"), root
+    # the EnCodec folder under the released model's name, as a download would be
+    return tiny_clap(root / "clap"), tiny_encodec(root / "encodec_24khz"), root
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +62,23 @@ def clip_sets(realmusic, tmp_path_factory):
     return ref, noisy, captions, [r["clip_id"] for r in rows]
 
 
+def audiocraft_generated_audio(path, rate: int) -> np.ndarray:
+    """MusicGen's evaluation path written out: normalize_audio(strategy="loudness",
+    loudness_headroom_db=14) at the file's rate (RMS under 2e-3 left as is, BS.1770
+    loudness, gain to -14 LUFS, clamp), then convert_audio (julius, then the channel mean)."""
+    import julius
+    import torch
+
+    from musiccaps_kit.bench.loudness import bs1770_loudness
+
+    wave, source = sf.read(path, dtype="float32", always_2d=True)
+    x = torch.from_numpy(wave.T.copy())
+    if x.pow(2).mean().sqrt().item() >= 2e-3:
+        x = x * 10.0 ** ((-14 - bs1770_loudness(x.numpy(), source)) / 20.0)
+    x = x.clamp(-1, 1)
+    return julius.resample_frac(x, source, rate).mean(dim=0).numpy()
+
+
 def test_clap_score_is_audiocrafts_cosine_on_each_clip(models, clip_sets, tmp_path):
     import torch
     from transformers import ClapFeatureExtractor, ClapModel, RobertaTokenizer
@@ -84,7 +102,7 @@ def test_clap_score_is_audiocrafts_cosine_on_each_clip(models, clip_sets, tmp_pa
     texts = {r["ytid"]: r["caption"] for r in csv.DictReader(open(captions))}
     expected = {}
     for clip_id in ids:
-        wave = ClipSet(ref).audio(clip_id, 48000)[:480000]
+        wave = audiocraft_generated_audio(ref / f"{clip_id}.flac", 48000)[:480000]
         features = extractor([wave], sampling_rate=48000, return_tensors="pt")
         tokens = tokenizer(
             [texts[clip_id]],
@@ -103,6 +121,9 @@ def test_clap_score_is_audiocrafts_cosine_on_each_clip(models, clip_sets, tmp_pa
     assert score.value == pytest.approx(np.mean(list(expected.values())), abs=1e-6)
     assert score.ci[0] <= score.value <= score.ci[1]
     assert "AudioCraft" in score.recipe["protocol"] and len(score.recipe["weights_sha256"]) == 64
+    # a folder of other weights: AudioCraft's recipe, not MusicGen's Table 1
+    assert score.recipe["claim"]["header"] == "AudioCraft's recipe, other weights (clap)"
+    assert score.recipe["claim"]["tables"] == []
 
 
 def test_fadtk_clap_windows_and_quantisation():
@@ -128,6 +149,10 @@ def test_a_laion_checkpoint_converts_to_the_same_model(models, tmp_path):
     original = ClapModel.from_pretrained(clap).eval()
     for name, tensor in original.state_dict().items():
         torch.testing.assert_close(converted.state_dict()[name], tensor, rtol=0, atol=0)
+    # LAION's text branch is RoBERTa's: LayerNorm eps 1e-5, not ClapTextConfig's 1e-12
+    assert converted.config.text_config.layer_norm_eps == 1e-5
+    assert ClapTower(str(path), tokenizer=str(clap)).recipe()["text_layer_norm_eps"] == 1e-5
+    assert "1e-12 from the folder's config" in ClapTower(str(clap)).recipe()["text_layer_norm_eps"]
     rng = np.random.default_rng(1)
     waves = [rng.standard_normal(480000).astype(np.float32) * 0.1]
     by_file = ClapTower(str(path), tokenizer=str(clap)).audio(waves)
@@ -186,12 +211,15 @@ def test_named_sets_and_what_they_leave_out(models):
 
 
 def test_bench_cli_with_local_models_writes_published_columns(models, clip_sets, tmp_path):
-    clap, encodec, _ = models
+    clap_folder, encodec, _ = models
     ref, noisy, captions, ids = clip_sets
     out, cache = tmp_path / "board", tmp_path / "cache"
+    # the tiny CLAP as a LAION file under the released name: the protocols are claimed
+    clap = laion_checkpoint(clap_folder, tmp_path / "music_audioset_epoch_15_esc_90.14.pt")
     args = [
         "bench", "--reference", str(ref), "--system", f"noisy={noisy}",
         "--metrics", "kad,fadtk,clap_score", "--clap-model", str(clap),
+        "--clap-tokenizer", str(clap_folder),
         "--encodec-model", str(encodec), "--captions", str(captions),
         "--out", str(out), "--cache-dir", str(cache), "--bootstrap", "20",
     ]  # fmt: skip
@@ -213,10 +241,17 @@ def test_bench_cli_with_local_models_writes_published_columns(models, clip_sets,
         assert lo <= metrics[name]["value"] <= hi
     assert metrics["fad_clap"]["recipe"]["protocol"] == "fadtk 1.1.0 clap-laion-music"
     assert metrics["kad_clap"]["recipe"]["frames_system"] == CLIPS * 10  # 10 windows a clip
-    assert board["columns"]["kad_encodec"]["protocol"] == "as kadtk"
-    assert board["columns"]["fad_clap"]["protocol"] == "as fadtk"
+    # each header names its tool and loader, claimed with the released weights
+    assert board["columns"]["kad_encodec"]["protocol"] == "as kadtk encodec-emb (1 s pooling)"
+    assert board["columns"]["fad_clap"]["protocol"] == "as fadtk clap-laion-music"
     assert board["columns"]["clap_score"]["protocol"] == "as MusicGen Table 1"
-    assert board["columns"]["kad_musicnn"]["protocol"] == "as kadtk"
+    # kadtk has no musicnn loader: its formula on our frames, no claim beyond that
+    assert board["columns"]["kad_musicnn"]["protocol"].startswith("kadtk's KAD on this toolkit")
+    assert metrics["kad_encodec"]["recipe"]["frames_system"] == CLIPS * 10  # pooled to 1 s
+    assert metrics["fad_encodec"]["recipe"]["frames_system"] == CLIPS * 750
+    clap_column = board["columns"]["clap_score"]
+    assert clap_column["checkpoint"] == "music_audioset_epoch_15_esc_90.14.pt"
+    assert len(clap_column["sha256"]) == 12 and "loudness -14 LUFS" in clap_column["audio_path"]
     assert [r["system"] for r in board["musicgen_table1"]["rows"]][0] == "Riffusion"
     html = (out / "report.html").read_text()
     assert "as MusicGen Table 1" in html and "MusicGen 3.3B" in html
@@ -234,7 +269,7 @@ def test_bench_cli_with_local_models_writes_published_columns(models, clip_sets,
     clap_tower.cache_clear()
     again = CliRunner().invoke(main, [*args[:-6], "--out", str(tmp_path / "again"), *args[-4:]])
     assert again.exit_code == 0, again.output
-    assert clap_tower(str(clap), None)._parts is None
+    assert clap_tower(str(clap), str(clap_folder))._parts is None
     assert cached_model("embedder", "encodec", (("model", str(encodec)),))._model is None
     assert cached_model("embedder", "musicnn", ())._net is None
     second = json.loads((tmp_path / "again" / "leaderboard.json").read_text())

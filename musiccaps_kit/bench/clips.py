@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from musiccaps_kit.audio import decode, resample, to_mono
+from musiccaps_kit.audio import decode
+from musiccaps_kit.bench.audio_paths import SOXR, AudioPath
 from musiccaps_kit.data import schema
 from musiccaps_kit.data.catalog import CLIP_ID_PATTERN
 from musiccaps_kit.data.records import DATASET_INFO, read_info, shard_paths
@@ -40,8 +41,11 @@ class ClipSet:
         self._files: dict[str, Path] = {}
         # entries that are not a clip named by an id (listed in the leaderboard)
         self.ignored: list[str] = []
-        self._shape: dict[str, tuple[float, float]] = {}  # id -> (seconds, RMS dBFS)
-        self._cache: dict[tuple[str, int], np.ndarray] = {}
+        # (id, audio path) -> (seconds, RMS dBFS) of the decoded clip, and what a level step
+        # left as it was
+        self._shape: dict[tuple[str, str], tuple[float, float]] = {}
+        self._notes: dict[tuple[str, str], list[str]] = {}
+        self._cache: dict[tuple[str, int, str], np.ndarray] = {}
         self._source_rates: dict[str, int] = {}
         # Records are indexed by byte offset, not held: a MusicCaps set is gigabytes.
         self._records: dict[str, tuple[Path, int]] = {}
@@ -62,24 +66,26 @@ class ClipSet:
     def ids(self) -> set[str]:
         return set(self._records) | set(self._files)
 
-    def audio(self, clip_id: str, rate: int) -> np.ndarray:
-        """Mono float32 at ``rate``: decoded from the source and resampled once, straight
-        to ``rate`` (records: the stored rate itself when they have it, else resampled from
-        their highest). The last ``CACHED_CLIPS`` results are kept, by id and rate."""
-        key = (clip_id, rate)
+    def audio(self, clip_id: str, rate: int, path: AudioPath = SOXR) -> np.ndarray:
+        """Mono float32 at ``rate``: decoded from the source and brought to ``rate`` once,
+        by ``path`` (a tool's level step, channel mix, resampler and 16-bit step; records
+        start from the stored rate itself when they have it, else from their highest). The
+        last ``CACHED_CLIPS`` results are kept, by id, rate and path."""
+        key = (clip_id, rate, path.name)
         if key in self._cache:
             self._cache[key] = self._cache.pop(key)  # most recently used last
             return self._cache[key]
         if self.is_records:
             record = schema.decode(read_record_at(*self._records[clip_id]))
             source_rate = rate if rate in record.audio else max(record.audio)
-            wave = resample(record.audio[source_rate], source_rate, rate)
+            samples = record.audio[source_rate][None]
         else:
             samples, source_rate = decode(self._files[clip_id])
-            wave = resample(to_mono(samples), source_rate, rate)
+        wave, notes = path.apply(samples, source_rate, rate)
+        self._notes[(clip_id, path.name)] = notes
         self._source_rates[clip_id] = source_rate
         rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) if len(wave) else 0.0
-        self._shape[clip_id] = (len(wave) / rate, 20 * np.log10(max(rms, 1e-10)))
+        self._shape[(clip_id, path.name)] = (len(wave) / rate, 20 * np.log10(max(rms, 1e-10)))
         self._cache[key] = wave
         while len(self._cache) > CACHED_CLIPS:
             self._cache.pop(next(iter(self._cache)))
@@ -97,15 +103,22 @@ class ClipSet:
         text = f"{path.resolve()}{where}|{st.st_size}|{st.st_mtime_ns}"
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def shape(self, clip_id: str) -> dict[str, float]:
-        """What decoding learnt of a clip: source rate, seconds, RMS level."""
-        seconds, level = self._shape[clip_id]
-        return {"source_rate": self._source_rates[clip_id], "seconds": seconds, "level": level}
+    def shape(self, clip_id: str, path: AudioPath = SOXR) -> dict:
+        """What decoding learnt of a clip: source rate, seconds, RMS level, and what the
+        path's level step left as it was."""
+        seconds, level = self._shape[(clip_id, path.name)]
+        return {
+            "source_rate": self._source_rates[clip_id],
+            "seconds": seconds,
+            "level": level,
+            "notes": self._notes.get((clip_id, path.name), []),
+        }
 
-    def remember(self, clip_id: str, shape: dict[str, float]) -> None:
+    def remember(self, clip_id: str, shape: dict, path: AudioPath = SOXR) -> None:
         """Take ``shape`` from a cache instead of decoding the clip."""
         self._source_rates[clip_id] = int(shape["source_rate"])
-        self._shape[clip_id] = (shape["seconds"], shape["level"])
+        self._shape[(clip_id, path.name)] = (shape["seconds"], shape["level"])
+        self._notes[(clip_id, path.name)] = list(shape.get("notes", []))
 
     def describe(self, clip_id: str) -> str:
         """Where a clip comes from, for messages: its file, or its shard and offset."""
@@ -115,18 +128,24 @@ class ClipSet:
         return f"{shard} at byte {offset}"
 
     def warnings(self) -> list[dict[str, str]]:
-        """Clips worth a look among those decoded: silent ones (RMS under -60 dBFS) and
-        length outliers (under half or over twice the set's median duration)."""
+        """Clips worth a look among those decoded: silent ones (RMS under -60 dBFS), length
+        outliers (under half or over twice the set's median duration) and clips a tool's
+        level step left as they were."""
         if not self._shape:
             return []
-        median = float(np.median([s for s, _ in self._shape.values()]))
+        first: dict[str, tuple[float, float]] = {}  # per clip, as the first path decoded it
+        for (clip_id, _), shape in self._shape.items():
+            first.setdefault(clip_id, shape)
+        median = float(np.median([s for s, _ in first.values()]))
         out = []
-        for clip_id, (seconds, level) in sorted(self._shape.items()):
+        for clip_id, (seconds, level) in sorted(first.items()):
             if level < SILENT_DBFS:
                 out.append({"id": clip_id, "kind": "silent", "detail": f"RMS {level:.0f} dBFS"})
             if not 0.5 * median <= seconds <= 2 * median:
                 detail = f"{seconds:.1f} s against a median of {median:.1f} s"
                 out.append({"id": clip_id, "kind": "length", "detail": detail})
+        for (clip_id, path), notes in sorted(self._notes.items()):
+            out += [{"id": clip_id, "kind": f"level ({path})", "detail": n} for n in notes]
         return out
 
     def file(self, clip_id: str) -> Path | None:

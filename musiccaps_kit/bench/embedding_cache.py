@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from musiccaps_kit.atomic import atomic_path, remove_stale_temporaries, write_text
 from musiccaps_kit.audio import AudioError
+from musiccaps_kit.bench.audio_paths import AudioPath
 from musiccaps_kit.bench.embedders.base import Embedder
 from musiccaps_kit.data.clip_cache import recipe_key
 from musiccaps_kit.timing import Timings
@@ -56,12 +57,13 @@ class EmbeddingCache:
         self.hits = self.misses = 0
         remove_stale_temporaries(self.folder)
 
-    def _index(self, fingerprint: str, rate: int) -> Path:
-        return self.folder / "index" / f"{fingerprint}-{rate}.json"
+    def _index(self, fingerprint: str, rate: int, path: str) -> Path:
+        return self.folder / "index" / f"{fingerprint}-{rate}-{path}.json"
 
-    def lookup(self, fingerprint: str, rate: int) -> tuple[np.ndarray, dict] | None:
-        """The frames and the clip's shape for a source seen before, without decoding it."""
-        index = self._index(fingerprint, rate)
+    def lookup(self, fingerprint: str, rate: int, path: str) -> tuple[np.ndarray, dict] | None:
+        """The frames and the clip's shape for a source seen before (same rate, same audio
+        path), without decoding it."""
+        index = self._index(fingerprint, rate, path)
         if not index.is_file():
             return None
         try:
@@ -74,9 +76,11 @@ class EmbeddingCache:
         self.hits += 1
         return frames, entry["shape"]
 
-    def remember(self, fingerprint: str, rate: int, wave: np.ndarray, shape: dict) -> None:
+    def remember(
+        self, fingerprint: str, rate: int, path: str, wave: np.ndarray, shape: dict
+    ) -> None:
         entry = {"key": audio_key(wave, rate), "shape": shape}
-        write_text(self._index(fingerprint, rate), json.dumps(entry))
+        write_text(self._index(fingerprint, rate, path), json.dumps(entry))
 
     def __call__(self, wave: np.ndarray, rate: int) -> np.ndarray:
         return self.many([wave], rate)[0]
@@ -96,11 +100,11 @@ class EmbeddingCache:
 
 
 class Clips(Protocol):
-    """Clips by id (``bench_inputs.ClipSet`` is one)."""
+    """Clips by id (``bench.clips.ClipSet`` is one)."""
 
     def ids(self) -> set[str]: ...
 
-    def audio(self, clip_id: str, rate: int) -> np.ndarray: ...
+    def audio(self, clip_id: str, rate: int, path: AudioPath) -> np.ndarray: ...
 
 
 class ClipError(ValueError):
@@ -115,12 +119,15 @@ def embed_clips(
     label: str,
     batch: int,
     timings: Timings | None = None,
+    path: AudioPath | None = None,
 ) -> dict[str, np.ndarray]:
-    """Frames per id, decoding and embedding ``batch`` clips at a time, with a progress bar.
-    Clips seen before (same source file, same rate) come from the cache without decoding.
+    """Frames per id, decoding and embedding ``batch`` clips at a time, with a progress bar;
+    each clip reaches the model by ``path`` (default: the embedder's own tool's path).
+    Clips seen before (same source file, rate and path) come from the cache without decoding.
     A clip that fails (undecodable, NaN, too short for the model) stops the run with an
     error naming its id and file; what was embedded before it stays in the cache."""
     timings = timings or Timings()
+    path = path or cache.embedder.audio_path
     frames: dict[str, np.ndarray] = {}
     indexed = hasattr(clips, "fingerprint")
     desc = f"{label} ({cache.embedder.name})"
@@ -131,31 +138,32 @@ def embed_clips(
             todo = []
             with timings.phase("cache reads"):
                 for clip_id in chunk:
-                    found = cache.lookup(prints[clip_id], rate) if indexed else None
+                    found = cache.lookup(prints[clip_id], rate, path.name) if indexed else None
                     if found is None:
                         todo.append(clip_id)
                     else:
                         frames[clip_id] = found[0]
-                        clips.remember(clip_id, found[1])
+                        clips.remember(clip_id, found[1], path)
             try:
                 with timings.phase("decode"):
-                    waves = [clips.audio(i, rate) for i in todo]
+                    waves = [clips.audio(i, rate, path) for i in todo]
                 with timings.phase("embed"):
                     frames.update(zip(todo, cache.many(waves, rate), strict=True))
             except (ValueError, AudioError):
-                _name_the_culprit(cache, clips, todo, rate, label)
+                _name_the_culprit(cache, clips, todo, rate, label, path)
                 raise
             if indexed:
                 for clip_id, wave in zip(todo, waves, strict=True):
-                    cache.remember(prints[clip_id], rate, wave, clips.shape(clip_id))
+                    shape = clips.shape(clip_id, path)
+                    cache.remember(prints[clip_id], rate, path.name, wave, shape)
             bar.update(len(chunk))
     return frames
 
 
-def _name_the_culprit(cache, clips: Clips, chunk, rate: int, label: str) -> None:
+def _name_the_culprit(cache, clips: Clips, chunk, rate: int, label: str, path) -> None:
     for clip_id in chunk:
         try:
-            cache.many([clips.audio(clip_id, rate)], rate)
+            cache.many([clips.audio(clip_id, rate, path)], rate)
         except (ValueError, AudioError) as e:
             where = clips.describe(clip_id) if hasattr(clips, "describe") else clip_id
             raise ClipError(f"{label}: clip {clip_id} ({where}): {e}") from None

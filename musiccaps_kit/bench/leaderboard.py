@@ -34,30 +34,53 @@ MUSICGEN_COLUMNS = {
     "kld_passt": "kld_passt",
     "clap_score": "clap_score",
 }
-# Metrics whose protocol is a tool's rather than a paper's.
-TOOL_PROTOCOLS = {"fad_clap": "fadtk", "fad_encodec": "fadtk", "fad_passt": "kadtk", "kad": "kadtk"}
+# Metrics whose protocol is a tool's rather than a paper's (kadtk's loaders: CLAP, EnCodec,
+# PaSST; on other embedders a KAD column is kadtk's formula on this toolkit's frames).
+TOOL_PROTOCOLS = {
+    "fad_clap": "fadtk",
+    "fad_encodec": "fadtk",
+    "fad_passt": "kadtk",
+    "kad_clap": "kadtk",
+    "kad_encodec": "kadtk",
+    "kad_passt": "kadtk",
+}
 
 
 def protocol(metric: str, settings: dict[str, Any] | None = None) -> str:
-    """The published protocol a column matches, as its header says it. VGGish matches the
-    papers only with Google's 2019 front end (the default)."""
+    """The published protocol a column of this name can match, as its header says it where
+    no measured result carries its own claim (``column_claim``). VGGish matches the papers
+    only with Google's 2019 front end (the default)."""
     vggish = ((settings or {}).get("embedder_options") or {}).get("vggish", {})
     if metric == "fad_vggish" and vggish.get("frontend", "google2019") != "google2019":
         return "PyTorch ports' VGGish front end: not comparable with the papers"
     musiclm = metric in PAPER_COLUMNS and PAPER_COLUMNS[metric][1] is None
-    tables = [
-        name
-        for name, hit in (("MusicLM", musiclm), ("MusicGen", metric in MUSICGEN_COLUMNS))
-        if hit
-    ]
+    musicgen = metric in MUSICGEN_COLUMNS
+    if metric == "fad_vggish":
+        chosen = (settings or {}).get("vggish_protocol", "auto")
+        musiclm, musicgen = chosen in ("auto", "musiclm"), chosen in ("auto", "musicgen")
+    tables = [name for name, hit in (("MusicLM", musiclm), ("MusicGen", musicgen)) if hit]
     if tables:
         return f"as {' and '.join(tables)} Table 1"
-    tool = TOOL_PROTOCOLS.get(metric) or TOOL_PROTOCOLS.get(metric.split("_")[0])
+    tool = TOOL_PROTOCOLS.get(metric)
     if tool:
         return f"as {tool}"
+    if metric.startswith("kad_"):
+        return "kadtk's KAD on this toolkit's frames"
     if metric in PAPER_COLUMNS:
         return "stand-in: not comparable"
     return "this toolkit's own: no published protocol"
+
+
+def column_claim(result: dict[str, Any], metric: str, settings: dict[str, Any]) -> dict:
+    """What a column's header claims: the claim its measured results carry (the protocol
+    only with that protocol's weights and audio path), else what its name can match."""
+    for row in result["rows"]:
+        measured = row["results"].get(metric)
+        if measured is not None and measured.recipe.get("claim"):
+            return measured.recipe["claim"]
+    header = protocol(metric, settings)
+    tables = [t for t in ("MusicLM", "MusicGen") if t in header and "not comparable" not in header]
+    return {"header": header, "tables": tables, "checkpoint": None, "sha256": None}
 
 
 def lower_is_better(metric: str) -> bool:
@@ -126,19 +149,35 @@ def to_json(result: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
             for m in metrics
             if m in PAPER_COLUMNS
         },
-        "columns": {
-            m: {
-                "protocol": protocol(m, settings),
-                "musiclm_column": PAPER_COLUMNS[m][0] if m in PAPER_COLUMNS else None,
-                "musicgen_column": MUSICGEN_COLUMNS.get(m),
-            }
-            for m in metrics
-        },
+        "columns": {m: _column(result, m, settings) for m in metrics},
         "rows": rows,
         "paper_table1": {"note": paper["note"], "rows": _reported(paper)},
         "musicgen_table1": {"note": musicgen["note"], "rows": _reported(musicgen)},
         **({"agreement": result["agreement"]} if "agreement" in result else {}),
     }
+
+
+def _column(result: dict[str, Any], metric: str, settings: dict[str, Any]) -> dict[str, Any]:
+    claim = column_claim(result, metric, settings)
+    return {
+        "protocol": claim["header"],
+        "musiclm_column": PAPER_COLUMNS[metric][0] if "MusicLM" in claim["tables"] else None,
+        "musicgen_column": MUSICGEN_COLUMNS.get(metric) if "MusicGen" in claim["tables"] else None,
+        "checkpoint": claim.get("checkpoint"),
+        "sha256": claim.get("sha256"),
+        "audio_path": claim.get("audio_path"),
+    }
+
+
+def column_note(column: dict[str, Any]) -> str:
+    """The checkpoint, its sha256 and the audio path of a column, in one line."""
+    parts = []
+    if column.get("checkpoint"):
+        sha = f" (sha256 {column['sha256']})" if column.get("sha256") else ""
+        parts.append(f"checkpoint {column['checkpoint']}{sha}")
+    if column.get("audio_path"):
+        parts.append(f"audio: {column['audio_path']}")
+    return "; ".join(parts)
 
 
 def header(board: dict[str, Any], metric: str) -> str:
@@ -224,6 +263,10 @@ def to_markdown(board: dict[str, Any]) -> str:
         f"Values with their {confidence:.0%} bootstrap interval and, for FAD and KAD, the "
         "-inf extrapolation (fadtk/kadtk score_inf). Recipes: leaderboard.json.",
     ]
+    for metric in metrics:
+        note = column_note(board["columns"][metric])
+        if note:
+            lines.append(f"- {metric}: {note}.")
     for metric, mark in board["paper_columns"].items():
         if mark["stand_in"]:
             lines.append(f"- {metric}: {mark['stand_in']}.")

@@ -37,6 +37,30 @@ def available(model: str, options: dict[str, dict[str, Any]]) -> bool:
     return key is not None and _local(options.get(model, {}), key)
 
 
+def _names(names: str | tuple[str, ...]) -> list[str]:
+    if isinstance(names, str):
+        names = tuple(names.split(","))
+    return [n.strip().lower().replace("-", "_") for n in names if n.strip()]
+
+
+def vggish_protocol(names: str | tuple[str, ...], settings: BenchSettings) -> tuple[str, list]:
+    """Which published FAD-VGGish ``fad_vggish`` follows, and a note when two sets asked
+    for both: ``musicgen`` (AudioCraft's files) when asked for, or when ``auto`` and the
+    musicgen set is in the list; else ``musiclm`` (Google's FAD on the files as given)."""
+    asked = set(_names(names))
+    if settings.vggish_protocol != "auto":
+        return settings.vggish_protocol, []
+    if "musicgen" not in asked:
+        return "musiclm", []
+    notes = []
+    if "paper" in asked:
+        notes.append(
+            "fad_vggish follows MusicGen's protocol (the musicgen set); MusicLM's needs "
+            "--vggish-protocol musiclm in a bench of its own"
+        )
+    return "musicgen", notes
+
+
 def resolve_metrics(
     names: str | tuple[str, ...], settings: BenchSettings
 ) -> tuple[tuple[str, ...], list[str]]:
@@ -50,15 +74,10 @@ def resolve_metrics(
     KL-PaSST when a PaSST checkpoint is given, CLAP score). ``fadtk``: FAD on CLAP and
     EnCodec. ``kad``: KAD on every embedder available without a download. The published
     sets (paper, musicgen, fadtk) download hub models a user has not given as files."""
-    if isinstance(names, str):
-        names = tuple(n for n in names.split(","))
     options, notes, out = settings.embedder_options, [], []
     mcc_model = settings.mcc_model or "mulan"
     has_mcc = _local(settings.joint_options.get(mcc_model, {}), "checkpoint")
-    for raw in names:
-        name = raw.strip().lower().replace("-", "_")
-        if not name:
-            continue
+    for name in _names(names):
         if name == "offline":
             out += ["fad_musicnn", "kld_musicnn"]
             if available("leaf", options):

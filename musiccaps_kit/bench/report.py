@@ -23,6 +23,7 @@ from urllib.parse import quote
 from musiccaps_kit.atomic import write_text
 from musiccaps_kit.bench.leaderboard import (
     agreement_rows,
+    column_note,
     lower_is_better,
     per_clip_csv,
     reported_rows,
@@ -130,7 +131,9 @@ def table(board: dict[str, Any]) -> str:
     marks = board["paper_columns"]
     head = "".join(
         f"<th>{html.escape(m)}{'&dagger;' if marks.get(m, {}).get('stand_in') else ''}"
-        f"<br><small>{html.escape(board['columns'][m]['protocol'])}</small></th>"
+        f"<br><small>{html.escape(board['columns'][m]['protocol'])}</small>"
+        f"<br><small class='column-note'>{html.escape(column_note(board['columns'][m]))}"
+        "</small></th>"
         for m in metrics
     )
     lines = [

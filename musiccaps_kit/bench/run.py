@@ -19,7 +19,7 @@ compares clip with clip) is skipped with a note, MCC scores the system's own ids
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from musiccaps_kit.bench import agreement, report
 from musiccaps_kit.bench.clips import ClipSet, pair, read_system
 from musiccaps_kit.bench.columns import Job, Skipped, column
 from musiccaps_kit.bench.leaderboard import lower_is_better
-from musiccaps_kit.bench.metric_sets import resolve_metrics
+from musiccaps_kit.bench.metric_sets import resolve_metrics, vggish_protocol
 from musiccaps_kit.bench.settings import BenchSettings
 from musiccaps_kit.data import catalog
 from musiccaps_kit.timing import Timings
@@ -43,6 +43,9 @@ def run_bench(
     """Compute every metric for every system; missing and extra ids are reported, not hidden."""
     timings = timings or Timings()
     metrics, notes = resolve_metrics(settings.metrics, settings)
+    protocol, protocol_notes = vggish_protocol(settings.metrics, settings)
+    settings = replace(settings, vggish_protocol=protocol)
+    notes += protocol_notes if "fad_vggish" in metrics else []
     plan = {metric: column(metric) for metric in metrics}
     captions = {}
     if any(m.startswith("mcc_") or m == "clap_score" for m in metrics):
@@ -82,6 +85,7 @@ def run_bench(
             warnings.warn(f"{row['system']}: {w['id']} is {w['kind']}: {w['detail']}", stacklevel=2)
     return {
         "reference": str(reference),
+        "settings": settings,
         "reference_set": ref_set,
         "reference_warnings": ref_set.warnings(),
         "timings": timings.seconds,
@@ -132,6 +136,6 @@ def bench_to_folder(
             captions = catalog.captions(settings.captions)
         except (OSError, ValueError):
             captions = {}  # the report then says "no caption"
-        path = report.write(result, asdict(settings), out, captions)
+        path = report.write(result, asdict(result["settings"]), out, captions)
     result["timing_summary"] = timings.summary()
     return result, path

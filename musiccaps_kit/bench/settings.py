@@ -32,6 +32,9 @@ class BenchSettings:
     inf: bool = True
     # AudioCraft's loudness step (-14 LUFS) on the system's audio for MusicGen's columns
     loudness: bool = True
+    # fad_vggish as MusicLM's Google FAD ("musiclm") or AudioCraft's files ("musicgen");
+    # "auto": MusicGen's when the musicgen set is asked for, else MusicLM's
+    vggish_protocol: str = "auto"
 
 
 def model_options(

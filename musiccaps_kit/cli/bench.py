@@ -109,7 +109,14 @@ class MetricsOption(click.Option):
 @click.option(
     "--passt-checkpoint",
     type=click.Path(dir_okay=False),
-    help="PaSST-S checkpoint file (10 s or 20 s release) for kld_passt, fad_passt, kad_passt",
+    help="PaSST-S checkpoint file for kld_passt (AudioCraft; MusicGen used the 20 s "
+    "release); also fad_passt/kad_passt's when --passt-embedding-checkpoint is not given",
+)
+@click.option(
+    "--passt-embedding-checkpoint",
+    type=click.Path(dir_okay=False),
+    help="PaSST-S checkpoint file for fad_passt and kad_passt (kadtk's passt-base-10s or "
+    "-20s); also kld_passt's when --passt-checkpoint is not given",
 )
 @click.option(
     "--encodec-model",
@@ -139,6 +146,21 @@ class MetricsOption(click.Option):
     type=click.Path(exists=True, dir_okay=False),
     help="a listening.json from `mck listen analyze` whose sources are the --system names: "
     "Kendall's tau of each metric's ranking against the listeners'",
+)
+@click.option(
+    "--loudness/--no-loudness",
+    default=True,
+    show_default=True,
+    help="MusicGen's loudness step (AudioCraft: the system's clips to -14 LUFS) before "
+    "kld_passt, clap_score and, under MusicGen's protocol, fad_vggish",
+)
+@click.option(
+    "--vggish-protocol",
+    type=click.Choice(["auto", "musiclm", "musicgen"]),
+    default="auto",
+    show_default=True,
+    help="fad_vggish as MusicLM's Google FAD or as AudioCraft's (loudness, julius, peak, "
+    "16-bit files); auto: MusicGen's when the musicgen set is asked for",
 )
 @click.option(
     "--inf/--no-inf",
@@ -174,11 +196,14 @@ def bench(
     clap_model: str | None,
     clap_tokenizer: str | None,
     passt_checkpoint: str | None,
+    passt_embedding_checkpoint: str | None,
     encodec_model: str | None,
     mcc_model: str | None,
     reference_stats: str | None,
     captions: str,
     listening: str | None,
+    loudness: bool,
+    vggish_protocol: str,
     inf: bool,
     batch_size: int,
     bootstrap: int,
@@ -213,6 +238,7 @@ def bench(
         clap_tokenizer,
         encodec_model,
         passt_checkpoint,
+        passt_embedding_checkpoint,
     )
     settings = BenchSettings(
         joint_options=joint_model_options(mcc_checkpoint, clap_amodel),
@@ -227,6 +253,8 @@ def bench(
         captions=captions,
         listening=listening,
         inf=inf,
+        loudness=loudness,
+        vggish_protocol=vggish_protocol,
     )
     with warnings.catch_warnings():
         warnings.showwarning = lambda message, *_: click.echo(f"warning: {message}", err=True)

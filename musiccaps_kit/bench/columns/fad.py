@@ -1,12 +1,23 @@
 """``fad_<embedder>``: the Fréchet distance of the system's frames from the reference's (or
 from reference statistics in fadtk's format), with a paired bootstrap over clips, per-clip
-FAD and fadtk's FAD-inf."""
+FAD and fadtk's FAD-inf.
+
+Each embedder's clips reach it as its tool loads them (``Embedder.audio_path``), except
+``fad_vggish`` under MusicGen's protocol, which takes AudioCraft's FAD path: the system's
+clip loudness-normalised, both sides resampled with julius to 16 kHz, peak-normalised to
+-1 dBFS and written as 16-bit files before Google's FAD code reads them.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from musiccaps_kit.bench import fadtk
+from musiccaps_kit.bench import fadtk, releases
+from musiccaps_kit.bench.audio_paths import (
+    AUDIOCRAFT_FAD,
+    AUDIOCRAFT_FAD_GENERATED,
+    AudioPath,
+)
 from musiccaps_kit.bench.columns.job import (
     FRAMES_NOTE,
     INF_RECIPE,
@@ -27,22 +38,74 @@ from musiccaps_kit.bench.metrics.frechet import (
     sum_stats,
 )
 
+OWN = "this toolkit's own: no published protocol"
 
-def _reference(name: str, model: Embedder, job: Job, sys_ids: tuple[str, ...]):
+
+def paths(name: str, model: Embedder, job: Job) -> tuple[AudioPath, AudioPath]:
+    """(reference path, system path) of ``fad_<name>``."""
+    if name == "vggish" and job.settings.vggish_protocol == "musicgen":
+        return AUDIOCRAFT_FAD, AUDIOCRAFT_FAD_GENERATED if job.settings.loudness else AUDIOCRAFT_FAD
+    return model.audio_path, model.audio_path
+
+
+def column_claim(name: str, model: Embedder, job: Job, path: str) -> dict:
+    """What ``fad_<name>``'s header may say: the paper's or tool's protocol with its
+    weights, or the recipe with other weights."""
+    weights, sha = model.weights_name(), model.weights_checksum()
+    settings = model.settings()
+    if name == "vggish":
+        unmet = None
+        if settings.get("frontend") != "google2019":
+            unmet = "the PyTorch ports' VGGish front end: not comparable with the papers"
+        if job.settings.vggish_protocol == "musicgen":
+            if not job.settings.loudness:
+                unmet = unmet or "without MusicGen's loudness step (--no-loudness)"
+            return releases.claim(
+                "as MusicGen Table 1", ("MusicGen",), "AudioCraft FAD", releases.VGGISH,
+                weights, sha, path, unmet,
+            )  # fmt: skip
+        return releases.claim(
+            "as MusicLM Table 1", ("MusicLM",), "Google's FAD", releases.VGGISH, weights, sha,
+            path, unmet,
+        )  # fmt: skip
+    if name == "trill":
+        return releases.claim(
+            "as MusicLM Table 1", ("MusicLM",), "MusicLM's FAD-TRILL", releases.TRILL, weights,
+            sha, path,
+        )  # fmt: skip
+    if name == "clap":
+        return releases.claim(
+            "as fadtk clap-laion-music", (), "fadtk", releases.CLAP_MUSIC, weights, sha, path
+        )
+    if name == "encodec":
+        return releases.claim(
+            "as fadtk encodec-emb", (), "fadtk", releases.ENCODEC_24K, weights, sha, path
+        )
+    if name == "passt":
+        release = releases.PASST_20S if model.seconds == 20 else releases.PASST_10S
+        header = f"as kadtk passt-base-{model.seconds}s (its fad.py)"
+        return releases.claim(header, (), "kadtk", release, weights, sha, path)
+    return releases.claim(OWN, (), "musiccaps-kit", None, weights, sha, path)
+
+
+def _reference(name: str, model: Embedder, job: Job, sys_ids, path: AudioPath):
     """The reference side of FAD: (per-clip frames resampled with the system's ids or on
     their own, frames every round shares, statistics from a file, the ids used, source)."""
     spec = job.settings.reference_stats
     if spec and fadtk.parse_spec(spec)[1] == name:
         return [], [], fadtk.read(spec, model.recipe()), (), spec
-    reference, others, all_ids = reference_clips(model, job, sys_ids)
+    reference, others, all_ids = reference_clips(model, job, sys_ids, path)
     return reference, others, None, all_ids, "every clip"
 
 
 def compute(name: str, job: Job) -> MetricResult:
     settings = job.settings
     model = embedder(name, job.options(name))
-    sys_ids, system = system_clips(model, job)
-    reference, others, from_file, ref_ids, source = _reference(name, model, job, sys_ids)
+    reference_path, system_path = paths(name, model, job)
+    sys_ids, system = system_clips(model, job, system_path)
+    reference, others, from_file, ref_ids, source = _reference(
+        name, model, job, sys_ids, reference_path
+    )
     paired = job.paired and from_file is None
     with job.timings.phase("statistics"):
         clips = {i: GaussianStats.of(f) for i, f in zip(sys_ids, system, strict=True)}
@@ -62,9 +125,11 @@ def compute(name: str, job: Job) -> MetricResult:
             ci = bootstrap_fad_frames(
                 reference, system, paired, rounds, confidence, seed, others, value
             )
+    audio = job.audio_recipe(model, ref_ids, sys_ids, reference_path, system_path)
     recipe = {
-        **model.recipe(),
-        "input_audio": job.audio_recipe(model, ref_ids, sys_ids),
+        **job.model_recipe(model, reference_path, system_path),
+        "claim": column_claim(name, model, job, job.path_summary(reference_path, system_path)),
+        "input_audio": audio,
         "reference": source,
         "frames_reference": ref_total.count,
         "frames_system": sum(c.count for c in clips.values()),

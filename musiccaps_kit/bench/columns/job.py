@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from musiccaps_kit.audio import RESAMPLER
+from musiccaps_kit.bench.audio_paths import AudioPath
 from musiccaps_kit.bench.clips import ClipSet, Pairing
 from musiccaps_kit.bench.embedders import Embedder, make_embedder
 from musiccaps_kit.bench.embedding_cache import EmbeddingCache, embed_clips
@@ -76,21 +76,53 @@ class Job:
         """The user's settings for one embedder."""
         return self.settings.embedder_options.get(model, {})
 
-    def embed_set(self, embedder: Embedder, clips: ClipSet, ids, label: str):
-        """(Cached) frames by id: each clip decoded from its source and resampled once,
-        straight to the embedder's rate."""
+    def embed_set(
+        self, embedder: Embedder, clips: ClipSet, ids, label: str, path: AudioPath | None = None
+    ):
+        """(Cached) frames by id: each clip decoded from its source and brought once,
+        straight to the embedder's rate, by ``path`` (default: the embedder's tool's)."""
         cache = EmbeddingCache(self.cache_dir, embedder)
         batch = self.settings.batch_size
-        return embed_clips(cache, clips, ids, embedder.rate, label, batch, self.timings)
+        return embed_clips(cache, clips, ids, embedder.rate, label, batch, self.timings, path)
 
-    def audio_recipe(self, embedder: Embedder, ids_reference, ids_system) -> dict[str, Any]:
+    def audio_recipe(
+        self,
+        embedder: Embedder,
+        ids_reference,
+        ids_system,
+        reference_path: AudioPath | None = None,
+        system_path: AudioPath | None = None,
+    ) -> dict[str, Any]:
+        """How each side's clips reached the model: source rates, model rate, the steps."""
+        reference_path = reference_path or embedder.audio_path
+        system_path = system_path or embedder.audio_path
         return {
             "model_rate": embedder.rate,
             "source_rates_reference": self.reference.source_rates(ids_reference),
             "source_rates_system": self.system.source_rates(ids_system),
-            "resampler": RESAMPLER,
-            "path": "decoded once from the source, resampled straight to the model rate",
+            "reference": reference_path.describe(),
+            "system": system_path.describe(),
         }
+
+    def model_recipe(
+        self, model, reference: AudioPath | None = None, system: AudioPath | None = None
+    ) -> dict[str, Any]:
+        """The model's recipe with the audio path and resampler this column used."""
+        reference = reference or model.audio_path
+        system = system or reference
+        resamplers = sorted({reference.resampler, system.resampler})
+        return {
+            **model.recipe(),
+            "audio_path": self.path_summary(reference, system),
+            "resampler": " and ".join(resamplers),
+        }
+
+    @staticmethod
+    def path_summary(reference: AudioPath, system: AudioPath | None = None) -> str:
+        """How both sides' audio reached the model, in a few words."""
+        if system is None or system == reference:
+            return reference.summary()
+        return f"reference: {reference.summary()}; system: {system.summary()}"
 
     def interval_recipe(self, over: str, paired: bool | None = None) -> dict[str, Any]:
         s = self.settings
@@ -137,22 +169,26 @@ def mean_with_interval(per_id: dict[str, float], job: Job):
     return estimate, job.interval(estimate, lambda draw: values[draw].mean(), len(values))
 
 
-def reference_clips(embedder: Embedder, job: Job, sys_ids: tuple[str, ...]):
+def reference_clips(
+    embedder: Embedder, job: Job, sys_ids: tuple[str, ...], path: AudioPath | None = None
+):
     """The reference's frames per clip: (those resampled with the system's ids, or all of
     them when unpaired; the reference's other clips, which every round shares; all ids)."""
     all_ids = tuple(sorted(job.reference.ids()))
-    frames = job.embed_set(embedder, job.reference, all_ids, "reference")
+    frames = job.embed_set(embedder, job.reference, all_ids, "reference", path)
     if not job.paired:
         return [frames[i] for i in all_ids], [], all_ids
     others = [frames[i] for i in sorted(set(all_ids) - set(sys_ids))]
     return [frames[i] for i in sys_ids], others, all_ids
 
 
-def system_clips(embedder: Embedder, job: Job) -> tuple[tuple[str, ...], list[np.ndarray]]:
+def system_clips(
+    embedder: Embedder, job: Job, path: AudioPath | None = None
+) -> tuple[tuple[str, ...], list[np.ndarray]]:
     """The system's frames per clip; fewer than two frames in all (one clip of a scene
     embedder) have no covariance and no kernel mean: the metric is skipped, saying so."""
     sys_ids = job.system_ids
-    frames = job.embed_set(embedder, job.system, sys_ids, job.label)
+    frames = job.embed_set(embedder, job.system, sys_ids, job.label, path)
     clips = [frames[i] for i in sys_ids]
     if sum(len(f) for f in clips) < 2:
         raise Skipped(f"{embedder.name} gives the system 1 frame in all: FAD and KAD need 2")

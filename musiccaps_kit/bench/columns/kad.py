@@ -1,11 +1,19 @@
 """``kad_<embedder>``: kadtk 1.1.0's kernel audio distance of the system's frames (y, eval)
 from the reference's (x, baseline), per-clip KAD, kadtk's KAD-inf and a bootstrap over
-clips with the bandwidth held at the whole system's value."""
+clips with the bandwidth held at the whole system's value.
+
+The frames are kadtk's for that embedder: its EnCodec loader (like its DAC, MERT,
+wav2vec 2.0, HuBERT and WavLM ones) averages the encoder frames over 1 s
+(``postprocess_resoultion``), where fadtk's does not; its CLAP and PaSST loaders are
+reproduced as they are. Embedders kadtk has no loader for (musicnn, LEAF, TRILL, and
+VGGish, which kadtk takes from torchvggish) give kadtk's formula on this toolkit's frames.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from musiccaps_kit.bench import releases
 from musiccaps_kit.bench.columns.job import (
     FRAMES_NOTE,
     INF_RECIPE,
@@ -15,6 +23,7 @@ from musiccaps_kit.bench.columns.job import (
     reference_clips,
     system_clips,
 )
+from musiccaps_kit.bench.embedders import Embedder
 from musiccaps_kit.bench.metrics.kad import (
     bootstrap_kad,
     kad,
@@ -23,11 +32,34 @@ from musiccaps_kit.bench.metrics.kad import (
     per_clip_kad,
 )
 
+# kadtk's frames where its loader differs from fadtk's (the options that give them)
+KADTK_FRAMES = {"encodec": {"pooling": "kadtk"}}
+
+
+def column_claim(name: str, model: Embedder, path: str) -> dict:
+    weights, sha = model.weights_name(), model.weights_checksum()
+    if name == "clap":
+        header, release = "as kadtk clap-laion-music", releases.CLAP_MUSIC
+    elif name == "encodec":
+        header, release = "as kadtk encodec-emb (1 s pooling)", releases.ENCODEC_24K
+    elif name == "passt":
+        header = f"as kadtk passt-base-{model.seconds}s"
+        release = releases.PASST_20S if model.seconds == 20 else releases.PASST_10S
+    else:
+        header = f"kadtk's KAD on this toolkit's {name} frames (kadtk has no such loader)"
+        return releases.claim(header, (), "kadtk", None, weights, sha, path)
+    return releases.claim(header, (), "kadtk", release, weights, sha, path)
+
+
+def _path_note(model: Embedder, job: Job) -> str:
+    pooled = model.settings().get("pooling", "none") != "none"
+    return job.path_summary(model.audio_path) + (" + frames pooled to 1 s" if pooled else "")
+
 
 def compute(name: str, job: Job) -> MetricResult:
     """KAD as kadtk 1.1.0: reference frames as x (baseline), the system's as y (eval)."""
     settings = job.settings
-    model = embedder(name, job.options(name))
+    model = embedder(name, {**job.options(name), **KADTK_FRAMES.get(name, {})})
     sys_ids, system = system_clips(model, job)
     reference, others, ref_ids = reference_clips(model, job, sys_ids)
     x, y = np.concatenate(reference + others), np.concatenate(system)
@@ -42,7 +74,8 @@ def compute(name: str, job: Job) -> MetricResult:
             reference, system, job.paired, rounds, confidence, seed, others, value, bandwidth
         )
     recipe = {
-        **model.recipe(),
+        **job.model_recipe(model),
+        "claim": column_claim(name, model, _path_note(model, job)),
         "input_audio": job.audio_recipe(model, ref_ids, sys_ids),
         "kad": "kadtk 1.1.0 calc_kernel_audio_distance: 100 x unbiased MMD^2, reference = x "
         "(baseline), system = y (eval), frames of all clips pooled",

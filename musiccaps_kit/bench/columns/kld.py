@@ -24,7 +24,7 @@ def compute(classifier: str, job: Job) -> MetricResult:
         per_id = kld(ref, gen, settings.kl_convention)
     value, ci = mean_with_interval(per_id, job)
     recipe = {
-        **model.recipe(),
+        **job.model_recipe(model),
         "input_audio": job.audio_recipe(model, ids, ids),
         "kl": "KL(p_ref || p_gen) per id, mean over ids",
         "kl_convention": settings.kl_convention,

@@ -1,7 +1,10 @@
 """``kld_passt``: AudioCraft's ``PasstKLDivergenceMetric`` (MusicGen Table 1 "KL"): per
 piece, KL(reference || system) of the softmaxed PaSST logits with 1e-6 on the system side;
 the mean over every piece of every clip (AudioCraft's weighting), per clip the mean of its
-pieces; the reverse (``kld_qp``) and the sum (``kld_both``) beside it."""
+pieces; the reverse (``kld_qp``) and the sum (``kld_both``) beside it. Both sides resampled
+with julius to 32 kHz; the system's clip loudness-normalised first, at its own rate, as
+MusicGen's evaluation does (``--no-loudness`` skips it); the model from
+``--passt-checkpoint`` (MusicGen's evaluation uses the 20 s release)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from functools import lru_cache
 import numpy as np
 
 from musiccaps_kit.audio import fit_length
-from musiccaps_kit.bench.clips import ClipSet
+from musiccaps_kit.bench import releases
+from musiccaps_kit.bench.audio_paths import AUDIOCRAFT, AUDIOCRAFT_GENERATED
 from musiccaps_kit.bench.columns.job import Job, MetricResult
 from musiccaps_kit.bench.embedders.passt import PasstPieces
 from musiccaps_kit.bench.embedding_cache import EmbeddingCache
@@ -22,17 +26,12 @@ def passt_pieces(options: tuple) -> PasstPieces:
     return PasstPieces(**dict(options))
 
 
-def _samples(clips: ClipSet, clip_id: str, rate: int) -> int:
-    """A decoded clip's length in samples at ``rate`` (from what decoding or the cache
-    recorded of it)."""
-    return int(round(clips.shape(clip_id)["seconds"] * rate))
-
-
 def compute(name: str, job: Job) -> MetricResult:
     settings = job.settings
     ids = job.require_pairs()
     model = passt_pieces(tuple(sorted(job.options("passt-kl").items())))
-    ref = job.embed_set(model, job.reference, ids, "reference")
+    ref = job.embed_set(model, job.reference, ids, "reference", AUDIOCRAFT)
+    path = AUDIOCRAFT_GENERATED if settings.loudness else AUDIOCRAFT
     cache = EmbeddingCache(job.cache_dir, model)
     sys_logits: dict[str, np.ndarray] = {}
     for start in range(0, len(ids), settings.batch_size):
@@ -40,7 +39,10 @@ def compute(name: str, job: Job) -> MetricResult:
         with job.timings.phase("decode"):
             # the system's clip cut or zero-padded to the reference clip's length
             waves = [
-                fit_length(job.system.audio(i, model.rate), _samples(job.reference, i, model.rate))
+                fit_length(
+                    job.system.audio(i, model.rate, path),
+                    round(job.reference.shape(i, AUDIOCRAFT)["seconds"] * model.rate),
+                )
                 for i in chunk
             ]
         with job.timings.phase("embed"):
@@ -63,10 +65,19 @@ def compute(name: str, job: Job) -> MetricResult:
         return float(times @ sums / (times @ count))
 
     ci = job.interval(value, statistic, len(ids))
+    release = releases.PASST_20S if model.seconds == 20 else releases.PASST_10S
+    unmet = None if settings.loudness else "without MusicGen's loudness step (--no-loudness)"
+    if model.seconds != 20:
+        unmet = "the 10 s PaSST (MusicGen's evaluation uses the 20 s model)"
+    summary = job.path_summary(AUDIOCRAFT, path)
+    claim = releases.claim(
+        "as MusicGen Table 1", ("MusicGen",), "AudioCraft", release, model.weights_name(),
+        model.weights_checksum(), summary, unmet,
+    )  # fmt: skip
     recipe = {
-        **model.recipe(),
-        "input_audio": job.audio_recipe(model, ids, ids),
-        "resampler_note": "AudioCraft resamples with julius; here the project's resampler",
+        **job.model_recipe(model, AUDIOCRAFT, path),
+        "claim": claim,
+        "input_audio": job.audio_recipe(model, ids, ids, AUDIOCRAFT, path),
         "length": "the system clip cut or zero-padded to the reference clip's length",
         "kl": "AudioCraft kl_divergence: sum p_ref (log p_ref - log(p_sys + 1e-6)) per piece, "
         "softmax of the logits; mean over all pieces of all clips; negative values kept",

@@ -20,6 +20,8 @@ def compute(name: str, job: Job) -> MetricResult:
     value, ci = mean_with_interval(per_id, job)
     recipe = {
         **model.recipe(),
+        "audio_path": model.audio.audio_path.summary(),
+        "resampler": model.audio.audio_path.resampler,
         "input_audio": job.audio_recipe(model.audio, (), ids),
         "mcc": "cos(text(caption), mean of the clip's audio window embeddings), mean over ids",
         "captions": settings.captions,

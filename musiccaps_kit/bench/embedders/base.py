@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from musiccaps_kit.audio import RESAMPLER, resample
+from musiccaps_kit.audio import resample
+from musiccaps_kit.bench.audio_paths import SOXR, AudioPath
 from musiccaps_kit.registry import Registry
 
 
@@ -21,6 +22,8 @@ class Embedder(ABC):
 
     name: str
     rate: int
+    # how a clip file reaches this model: the path of the tool whose loader it follows
+    audio_path: AudioPath = SOXR
 
     def __call__(self, wave: np.ndarray, rate: int) -> np.ndarray:
         """Embed a mono float waveform at ``rate`` (resampled to the model's rate first)."""
@@ -64,11 +67,17 @@ class Embedder(ABC):
     def weights_checksum(self) -> str:
         """sha256 of the weight files: a changed checkpoint never reuses cached values."""
 
+    def weights_name(self) -> str | None:
+        """The file, folder, hub id or handle the weights come from, as the user gave it
+        (a column claims a published protocol only with that protocol's release)."""
+        return None
+
     def recipe(self) -> dict[str, Any]:
         return {
             "embedder": self.name,
             "rate": self.rate,
-            "resampler": RESAMPLER,
+            "audio_path": self.audio_path.name,
+            "resampler": self.audio_path.resampler,
             **self.settings(),
             "weights_sha256": self.weights_checksum(),
         }

@@ -17,14 +17,20 @@ the L2-normalised projections.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from musiccaps_kit.bench.audio_paths import AUDIOCRAFT, FADTK
 from musiccaps_kit.bench.embedders.base import Embedder, register
 from musiccaps_kit.bench.embedders.hf_models import resolve
+from musiccaps_kit.bench.embedders.laion_checkpoint import (
+    TEXT_LAYER_NORM_EPS,
+    load_laion_checkpoint,
+)
 from musiccaps_kit.checksums import checksum_files
 
 RATE = 48000
@@ -67,8 +73,6 @@ class ClapTower:
     def _load(self):
         if self._parts is None:
             from transformers import ClapFeatureExtractor, ClapModel
-
-            from musiccaps_kit.bench.embedders.laion_checkpoint import load_laion_checkpoint
 
             if self.file is not None:
                 model = load_laion_checkpoint(self.file)
@@ -132,12 +136,25 @@ class ClapTower:
             )
         return _normalised(_pooled(result))
 
+    def text_layer_norm_eps(self) -> float:
+        """The text tower's LayerNorm eps: LAION's RoBERTa value for a converted file, else
+        what the folder's config says (ClapTextConfig's default 1e-12 when it says none)."""
+        if self.file is not None:
+            return TEXT_LAYER_NORM_EPS
+        config = json.loads((self.folder / "config.json").read_text())
+        return float((config.get("text_config") or {}).get("layer_norm_eps", 1e-12))
+
     def recipe(self) -> dict[str, Any]:
+        eps = self.text_layer_norm_eps()
         return {
             "model": self.spec,
+            "checkpoint": self.file.name if self.file else self.spec,
             "model_kind": "LAION-CLAP .pt converted (transformers' key mapping)"
             if self.file
             else "transformers ClapModel",
+            "text_layer_norm_eps": eps
+            if eps == TEXT_LAYER_NORM_EPS
+            else f"{eps:g} from the folder's config (LAION's RoBERTa text branch uses 1e-5)",
             "front_end": "ClapFeatureExtractor(truncation='rand_trunc', padding='repeatpad'): "
             "periodic Hann 1024, hop 480, 64 Slaney mel bands, 10 log10",
             "embedding": "audio projection, L2-normalised",
@@ -186,6 +203,9 @@ class _ClapEmbedder(Embedder):
     def weights_checksum(self) -> str:
         return self.tower.checksum
 
+    def weights_name(self) -> str:
+        return self.tower.spec
+
     def embed(self, wave: np.ndarray) -> np.ndarray:
         return self.embed_many([wave])[0]
 
@@ -195,6 +215,7 @@ class ClapWindows(_ClapEmbedder):
     """fadtk's ``clap-laion-music``: one 512-d embedding per 10 s window, 1 s hop."""
 
     name = "clap"
+    audio_path = FADTK
 
     def embed_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         per_clip = [fadtk_windows(int16_round_trip(w)) for w in waves]
@@ -217,6 +238,7 @@ class ClapClips(_ClapEmbedder):
     there, AudioCraft with it); shorter: repeat-padded by the extractor."""
 
     name = "clap-score-audio"
+    audio_path = AUDIOCRAFT
 
     def embed_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         return [row[None, :] for row in self.tower.audio([w[:WINDOW] for w in waves])]

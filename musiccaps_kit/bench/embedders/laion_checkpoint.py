@@ -31,6 +31,9 @@ KEYS_TO_MODIFY = (
 SEQUENTIAL = re.compile(r".*sequential.(\d+).*")
 PROJECTION = re.compile(r".*_projection.(\d+).*")
 TEXT_HEAD_DIMS = 64  # RoBERTa's hidden size per attention head
+# LAION-CLAP's text branch is transformers' RobertaModel (roberta-base): LayerNorm eps 1e-5,
+# where ClapTextConfig defaults to 1e-12
+TEXT_LAYER_NORM_EPS = 1e-5
 # buffers ClapModel computes itself: not expected in a checkpoint
 COMPUTED = ("position_ids", "token_type_ids", "relative_position_index", "num_batches_tracked")
 
@@ -127,6 +130,7 @@ def config_from_state(state: dict, path: Path):
             ],
             "type_vocab_size": state[f"{text}embeddings.token_type_embeddings.weight"].shape[0],
             "projection_dim": projection.shape[0],
+            "layer_norm_eps": TEXT_LAYER_NORM_EPS,
         }
     except (KeyError, IndexError) as e:
         raise CheckpointError(

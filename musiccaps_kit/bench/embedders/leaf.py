@@ -63,6 +63,9 @@ class LeafEmbedder(Embedder):
     def weights_checksum(self) -> str:
         return self._checksum
 
+    def weights_name(self) -> str:
+        return str(self.checkpoint)
+
     def settings(self) -> dict[str, Any]:
         return {
             "checkpoint": str(self.checkpoint),

@@ -292,6 +292,9 @@ class Musicnn(Embedder):
             )
         return self._checksum
 
+    def weights_name(self) -> str:
+        return f"musicnn 0.1.0 {self.model}"
+
     def settings(self) -> dict[str, Any]:
         return {
             "model": self.model,

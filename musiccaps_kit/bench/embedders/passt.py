@@ -1,15 +1,22 @@
 """PaSST embeddings and AudioSet logits for ``fad_passt``, ``kad_passt`` and ``kld_passt``.
 
-``passt`` (registered): kadtk's ``passt-base-10s`` (``passt-base-20s`` for the 20 s file)
-scene embedding, one 1,295-d vector per clip (the 527 logits, then the 768-d features),
-the clip zero-padded or cut to the model's length first.
+``passt`` (registered): kadtk 1.1.0's ``passt-base-10s`` / ``passt-base-20s`` scene
+embedding (``PaSSTModel``), one 1,295-d vector per clip (the 527 logits, then the 768-d
+features). kadtk zero-pads or cuts the clip to 10 or 20 s and calls hear21passt's
+``get_scene_embeddings`` on the *10 s* wrapper (``get_basic_model(mode="all")``, whose net
+it swaps for the 20 s one): a 10 s clip goes through the network once; a 20 s clip takes
+the wrapper's long-input branch, ``get_timestamp_embeddings(window 10 s, hop 2.5 s)``: the
+clip reflect-padded by 5 s at both ends, 9 windows of 10 s every 2.5 s through the
+network, their vectors averaged. Its audio arrives as kadtk loads it (``FADTK`` path).
 
 ``PasstPieces``: AudioCraft's ``PasstKLDivergenceMetric`` input: the clip split into pieces
 of the model's length (10 s, or 20 s for the 20 s model) with ``torch.split``, the short
 last piece kept unpadded, pieces of 4,800 samples (0.15 s) or fewer dropped; one row of
-logits per piece.
+logits per piece; its audio arrives as AudioCraft's ``convert_audio`` gives it (julius).
 
-The checkpoint is a local file (``--passt-checkpoint``): the README gives the release URLs.
+The checkpoints are local files: ``--passt-embedding-checkpoint`` for ``passt`` (kadtk's
+default is the 10 s file), ``--passt-checkpoint`` for ``kld_passt`` (MusicGen's evaluation
+uses the 20 s file); the README gives the release URLs.
 """
 
 from __future__ import annotations
@@ -19,16 +26,21 @@ from typing import Any
 
 import numpy as np
 
+from musiccaps_kit.bench.audio_paths import AUDIOCRAFT, FADTK
 from musiccaps_kit.bench.embedders.base import Embedder, register
 from musiccaps_kit.bench.embedders.passt_network import (
     RATE,
-    VARIANTS,
     PasstCheckpointError,
+    config_of,
     load,
 )
 from musiccaps_kit.checksums import checksum_files
 
 MIN_PIECE = 4800  # AudioCraft: int(0.15 * 32000); a piece must be longer
+# hear21passt's PasstBasicWrapper (base.get_basic_model): max_model_window 10 s, scene_hop
+# 2.5 s; get_timestamp_embeddings pads window // 2 at both ends
+WRAPPER_WINDOW = 10 * RATE
+SCENE_HOP = int(2500 * RATE / 1000)
 FRONT_END = (
     "hear21passt AugmentMelSTFT (eval): pre-emphasis [-0.97, 1], STFT n_fft 1024, hop 320, "
     "symmetric Hann 800, centred, reflect; power; Kaldi mel 128 bands 0-15000 Hz; "
@@ -39,14 +51,16 @@ FRONT_END = (
 class _Passt(Embedder):
     rate = RATE
 
+    option = "--passt-checkpoint"
+
     def __init__(self, checkpoint: str | None = None):
         if not checkpoint:
             raise PasstCheckpointError(
-                "PaSST needs a local checkpoint file (--passt-checkpoint): see the README"
+                f"PaSST needs a local checkpoint file ({self.option}): see the README"
             )
         self.checkpoint = Path(checkpoint)
         if not self.checkpoint.is_file():
-            raise PasstCheckpointError(f"--passt-checkpoint {checkpoint}: no such file")
+            raise PasstCheckpointError(f"{self.option} {checkpoint}: no such file")
         self._checksum = checksum_files([self.checkpoint])
         self.seconds = self._seconds()
         self._net = None
@@ -63,12 +77,7 @@ class _Passt(Embedder):
                 f"{self.checkpoint}: not a readable PyTorch checkpoint ({e})"
             ) from None
         state = state.get("state_dict", state) if isinstance(state, dict) else {}
-        shape = getattr(state.get("time_new_pos_embed"), "shape", None)
-        if shape is None or shape[-1] not in VARIANTS:
-            raise PasstCheckpointError(
-                f"{self.checkpoint}: not a PaSST-S checkpoint (time_new_pos_embed {shape})"
-            )
-        return VARIANTS[shape[-1]][2]
+        return config_of(state, self.checkpoint).seconds
 
     @property
     def net(self):
@@ -82,12 +91,18 @@ class _Passt(Embedder):
         depend on what was batched with it)."""
         import torch
 
-        with torch.no_grad():
+        with torch.inference_mode():
             logits, features = self.net(torch.from_numpy(np.ascontiguousarray(wave))[None])
         return logits[0].numpy(), features[0].numpy()
 
+    def checkpoint_settings(self) -> dict[str, Any]:
+        return {"checkpoint": self.checkpoint.name, "variant": f"passt-s-{self.seconds}s"}
+
     def weights_checksum(self) -> str:
         return self._checksum
+
+    def weights_name(self) -> str:
+        return str(self.checkpoint)
 
     def embed(self, wave: np.ndarray) -> np.ndarray:
         return self.embed_many([wave])[0]
@@ -98,6 +113,8 @@ class PasstScene(_Passt):
     """kadtk's ``passt-base-10s`` / ``-20s``: [1, 1295] per clip."""
 
     name = "passt"
+    audio_path = FADTK
+    option = "--passt-embedding-checkpoint"
 
     def embed_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         length = self.seconds * RATE
@@ -105,24 +122,53 @@ class PasstScene(_Passt):
         for wave in waves:
             fitted = np.zeros(length, dtype=np.float32)
             fitted[: min(len(wave), length)] = wave[:length]
-            logits, features = self.forward(fitted)
-            out.append(np.concatenate([logits, features])[None, :])
+            out.append(self.scene(fitted)[None, :])
         return out
 
+    def scene(self, wave: np.ndarray) -> np.ndarray:
+        """hear21passt's ``get_scene_embeddings`` on the 10 s wrapper: one pass for at most
+        10 s, else the mean over ``scene_windows``."""
+        import torch
+
+        vectors = [np.concatenate(self.forward(w)) for w in scene_windows(wave)]
+        return torch.from_numpy(np.stack(vectors)).mean(dim=0).numpy()
+
     def settings(self) -> dict[str, Any]:
+        windows = len(scene_windows(np.zeros(self.seconds * RATE, dtype=np.float32)))
         return {
-            "checkpoint": str(self.checkpoint),
+            **self.checkpoint_settings(),
             "protocol": f"kadtk 1.1.0 passt-base-{self.seconds}s scene embedding",
             "output": "the 527 logits then the 768-d features (mean of the two tokens)",
-            "windowing": f"one vector per clip, zero-padded or cut to {self.seconds} s",
+            "windowing": f"zero-padded or cut to {self.seconds} s; hear21passt's 10 s "
+            "wrapper's get_scene_embeddings: "
+            + (
+                "one pass"
+                if windows == 1
+                else f"reflect-padded 5 s each side, {windows} windows of 10 s every 2.5 s, "
+                "mean of their vectors"
+            ),
             "normalisation": FRONT_END,
         }
+
+
+def scene_windows(wave: np.ndarray) -> list[np.ndarray]:
+    """The windows hear21passt's 10 s wrapper feeds its network for a scene embedding: the
+    clip itself up to 10 s; longer, ``get_timestamp_embeddings(window_size=10 s,
+    hop=2.5 s)``: reflect padding of 5 s at both ends, then every 10 s window every 2.5 s
+    (``F.unfold``)."""
+    if len(wave) <= WRAPPER_WINDOW:
+        return [wave]
+    pad = WRAPPER_WINDOW // 2
+    padded = np.pad(wave, pad, mode="reflect")
+    starts = range(0, len(padded) - WRAPPER_WINDOW + 1, SCENE_HOP)
+    return [padded[s : s + WRAPPER_WINDOW] for s in starts]
 
 
 class PasstPieces(_Passt):
     """AudioCraft's PaSST input pieces: [pieces, 527] logits per clip."""
 
     name = "passt-pieces"
+    audio_path = AUDIOCRAFT
 
     def embed_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         return [np.stack([self.forward(p)[0] for p in self.pieces(w)]) for w in waves]
@@ -137,8 +183,8 @@ class PasstPieces(_Passt):
 
     def settings(self) -> dict[str, Any]:
         return {
-            "checkpoint": str(self.checkpoint),
-            "protocol": "AudioCraft PasstKLDivergenceMetric (MusicGen Table 1 KL)",
+            **self.checkpoint_settings(),
+            "protocol": f"AudioCraft PasstKLDivergenceMetric (pretrained_length {self.seconds})",
             "output": "527 AudioSet logits per piece",
             "windowing": f"torch.split into {self.seconds} s pieces, the last unpadded, pieces "
             f"of {MIN_PIECE} samples or fewer dropped",

@@ -29,6 +29,7 @@ N_FFT, HOP, WINDOW = 1024, 320, 800
 MELS, F_MIN, F_MAX = 128, 0.0, 15000.0  # hear21passt: fmax = sr // 2 - fmax_aug_range // 2
 PATCH, STRIDE = 16, 10
 HEAD_DIMS = 64  # ViT-B: 768 / 12 heads
+AUDIOSET_CLASSES = 527
 # the input lengths hear21passt's models are built for, by time position patches
 VARIANTS = {99: ("passt-s-10s", 998, 10), 200: ("passt-s-20s", 2000, 20)}
 
@@ -160,7 +161,11 @@ def build(config: PasstConfig):
     return _torch_modules()(config).eval()
 
 
-def _config_of(state: dict, path: Path) -> PasstConfig:
+def config_of(state: dict, path: Path) -> PasstConfig:
+    """The configuration a state dict's shapes describe; refused unless it is the 10 s or
+    20 s AudioSet PaSST-S (the 30 s release, and the OpenMIC and FSD50K taggers, are other
+    networks: kadtk's passt-base-30s, openmic and fsd50k are not reproduced here)."""
+    state = {k.removeprefix("net."): v for k, v in state.items()}
     try:
         time_patches = state["time_new_pos_embed"].shape[-1]
         width = state["patch_embed.proj.weight"].shape[0]
@@ -171,7 +176,12 @@ def _config_of(state: dict, path: Path) -> PasstConfig:
     if time_patches not in VARIANTS:
         raise PasstCheckpointError(
             f"{path}: time_new_pos_embed has {time_patches} time patches; known are "
-            f"{sorted(VARIANTS)} (10 s and 20 s PaSST-S)"
+            f"{sorted(VARIANTS)} (the 10 s and 20 s PaSST-S; not the 30 s release)"
+        )
+    if classes != AUDIOSET_CLASSES:
+        raise PasstCheckpointError(
+            f"{path}: a head of {classes} classes, not AudioSet's {AUDIOSET_CLASSES} (the "
+            "OpenMIC or FSD50K release?): KL-PaSST and kadtk's passt-base need the AudioSet one"
         )
     return PasstConfig(width, depth, classes, time_patches)
 
@@ -194,7 +204,7 @@ def load(path: str | Path):
     if not isinstance(state, dict):
         raise PasstCheckpointError(f"{path}: holds a {type(state).__name__}, not a state dict")
     state = {k.removeprefix("net."): v for k, v in state.items()}
-    net = build(_config_of(state, path))
+    net = build(config_of(state, path))
     expected = net.state_dict()
     for key, tensor in expected.items():
         if key not in state:

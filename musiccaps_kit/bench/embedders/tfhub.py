@@ -50,6 +50,9 @@ class _HubEmbedder(Embedder):
             self._checksum = checksum_dir(self.folder)
         return self._checksum
 
+    def weights_name(self) -> str:
+        return self.handle
+
 
 @register("vggish")
 class VGGish(_HubEmbedder):

@@ -1,0 +1,148 @@
+"""How a clip's file becomes a model's input, step by step as each evaluation tool does it.
+
+A column named after a tool must hear what the tool's model hears: the same level step,
+resampler, channel mix and 16-bit step, in the tool's order. The steps, in the order they
+apply:
+
+1. ``loudness``: AudioCraft's ``normalize_audio(strategy="loudness")`` (-14 LUFS, energy
+   floor, clamp), on all channels at the file's own rate (AudioCraft measures the generated
+   audio at the model's rate; for a user's file that is the file's rate).
+2. channel mix before resampling (``mix="before"``: the mean of the channels, as this
+   toolkit, fadtk/kadtk and librosa's ``mono=True`` do) or after (``"after"``: each channel
+   resampled, then the mean, as AudioCraft's ``convert_audio``);
+3. the resampler (``resamplers``), straight from the file's rate to the model's;
+4. ``peak_db``: peak normalisation (stable-audio-metrics' ``pyloudnorm.normalize.peak``;
+   AudioCraft's ``audio_write(strategy="peak")`` before FAD);
+5. ``pcm16``: the 16-bit file the tool writes and reads back: ``"libsndfile"`` (fadtk and
+   kadtk save the resampled audio through torchaudio's soundfile backend and read it as
+   int16 / 32768: done here through libsndfile itself, whose version sets the rounding) or
+   ``"ffmpeg"`` (AudioCraft pipes float32 to ffmpeg's ``pcm_s16le``: ``clip(rint(x * 32768))``,
+   read back / 32768).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from musiccaps_kit.audio import RESAMPLER
+from musiccaps_kit.bench.loudness import audiocraft_loudness, peak_normalize
+from musiccaps_kit.bench.resamplers import JULIUS, TORCHAUDIO_KAISER, resample_with
+
+PCM16 = (None, "libsndfile", "ffmpeg")
+
+
+@dataclass(frozen=True)
+class AudioPath:
+    name: str
+    tool: str
+    resampler: str = RESAMPLER
+    mix: str = "before"
+    loudness: bool = False
+    peak_db: float | None = None
+    pcm16: str | None = None
+
+    def __post_init__(self):
+        if self.mix not in ("before", "after") or self.pcm16 not in PCM16:
+            raise ValueError(f"audio path {self.name}: mix {self.mix!r}, pcm16 {self.pcm16!r}")
+
+    def apply(self, samples: np.ndarray, rate: int, target: int) -> tuple[np.ndarray, list[str]]:
+        """Mono float32 at ``target`` from float32 ``[channels, samples]`` at ``rate``, and
+        notes on what a level step left as it was (a silent or unmeasurable clip)."""
+        x = np.atleast_2d(np.asarray(samples, dtype=np.float32))
+        notes = []
+        if self.loudness:
+            x, change = audiocraft_loudness(x, rate)
+            if change.left_as_is:
+                notes.append(f"loudness step: left as is ({change.left_as_is})")
+        if self.mix == "before":
+            x = x.mean(axis=0, dtype=np.float64).astype(np.float32)
+        x = resample_with(self.resampler, x, rate, target)
+        if self.mix == "after":
+            x = x.mean(axis=0, dtype=np.float32)
+        if self.peak_db is not None:
+            x, change = peak_normalize(x, self.peak_db)
+            if change.left_as_is:
+                notes.append(f"peak step: left as is ({change.left_as_is})")
+        if self.pcm16 == "libsndfile":
+            x = libsndfile_round_trip(x, target)
+        elif self.pcm16 == "ffmpeg":
+            x = (np.clip(np.rint(x.astype(np.float64) * 32768), -32768, 32767) / 32768).astype(
+                np.float32
+            )
+        return np.ascontiguousarray(x, dtype=np.float32), notes
+
+    def summary(self) -> str:
+        """The steps in a few words, for a column's header notes."""
+        steps = ["loudness -14 LUFS"] if self.loudness else []
+        steps.append(self.resampler)
+        if self.peak_db is not None:
+            steps.append(f"peak {self.peak_db:g} dBFS")
+        if self.pcm16:
+            steps.append(f"16-bit ({self.pcm16})")
+        return " + ".join(steps)
+
+    def describe(self) -> dict[str, Any]:
+        """The steps, for recipes."""
+        steps = []
+        if self.loudness:
+            steps.append(
+                "AudioCraft normalize_audio(strategy='loudness', loudness_headroom_db=14): "
+                "BS.1770-4 loudness (torchaudio's) at the file's own rate, RMS under 2e-3 "
+                "left as is, gain to -14 LUFS, clamp to [-1, 1]"
+            )
+        mix = "mean of the channels"
+        if self.mix == "before":
+            steps += [mix, f"resampled with {self.resampler}"]
+        else:
+            steps += [f"each channel resampled with {self.resampler}", mix]
+        if self.peak_db is not None:
+            steps.append(f"peak normalised to {self.peak_db:g} dBFS")
+        if self.pcm16 == "libsndfile":
+            import soundfile
+
+            steps.append(
+                "written as a 16-bit WAV through libsndfile "
+                f"{soundfile.__libsndfile_version__} and read back as int16 / 32768"
+            )
+        elif self.pcm16 == "ffmpeg":
+            steps.append("16-bit as ffmpeg's pcm_s16le writes it (clip(rint(x * 32768))) / 32768")
+        return {"name": self.name, "as": self.tool, "steps": steps}
+
+
+def libsndfile_round_trip(wave: np.ndarray, rate: int) -> np.ndarray:
+    """``wave`` written as a 16-bit WAV by libsndfile (in memory) and read as int16 / 32768."""
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, wave, rate, subtype="PCM_16", format="WAV")
+    buffer.seek(0)
+    pcm, _ = sf.read(buffer, dtype="int16")
+    return (pcm / 32768.0).astype(np.float32)
+
+
+# this toolkit's own: decoded, mixed to mono, soxr HQ straight to the model's rate
+SOXR = AudioPath("soxr", "musiccaps-kit")
+# fadtk 1.1.0 (fad.py load_audio) and kadtk 1.1.0 (emb_loader.py load_audio)
+FADTK = AudioPath("fadtk", "fadtk/kadtk 1.1.0", TORCHAUDIO_KAISER, pcm16="libsndfile")
+# AudioCraft's metrics (convert_audio); the generated side after MusicGen's loudness step
+AUDIOCRAFT = AudioPath("audiocraft", "AudioCraft 1.3.0", JULIUS, mix="after")
+AUDIOCRAFT_GENERATED = AudioPath(
+    "audiocraft-loudness", "AudioCraft 1.3.0 (MusicGen's evaluate)", JULIUS, "after", True
+)
+# AudioCraft's FrechetAudioDistanceMetric: convert_audio to 16 kHz, audio_write(peak, wav)
+AUDIOCRAFT_FAD = AudioPath(
+    "audiocraft-fad", "AudioCraft 1.3.0 FAD files", JULIUS, "after", peak_db=-1.0, pcm16="ffmpeg"
+)
+AUDIOCRAFT_FAD_GENERATED = AudioPath(
+    "audiocraft-fad-loudness",
+    "AudioCraft 1.3.0 FAD files (MusicGen's evaluate)",
+    JULIUS,
+    "after",
+    True,
+    -1.0,
+    "ffmpeg",
+)

@@ -1,0 +1,104 @@
+"""The model files each published protocol was computed with, and the claim a column makes.
+
+A column's header says "as MusicGen Table 1" (or "as kadtk", ...) only when its checkpoint
+is the file that protocol used, known by its released name (a file name, a hub id or a TF
+Hub handle), and its audio took the protocol's path; otherwise it says "<tool>'s recipe,
+other weights (<name>)" and no published row is put in its column. The claim carries the
+checkpoint's name and the first 12 hex of its sha256, so a reader can check the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Release:
+    """A published model file: the names it goes by, and where it is downloaded from."""
+
+    label: str
+    names: tuple[str, ...]
+    url: str
+
+    def matches(self, spec: str | Path | None) -> bool:
+        """Whether a checkpoint option names this release: the hub id or handle itself, or
+        a local file or folder of the released name."""
+        if not spec:
+            return False
+        text = str(spec).rstrip("/")
+        return text in self.names or Path(text).name in self.names
+
+
+CLAP_MUSIC = Release(
+    "LAION-CLAP music_audioset_epoch_15_esc_90.14.pt",
+    ("music_audioset_epoch_15_esc_90.14.pt",),
+    "https://huggingface.co/lukewys/laion_clap/resolve/main/music_audioset_epoch_15_esc_90.14.pt",
+)
+PASST_10S = Release(
+    "PaSST-S 10 s (passt_s_swa_p16_128_ap476)",
+    ("passt-s-f128-p16-s10-ap.476-swa.pt",),
+    "https://github.com/kkoutini/PaSST/releases/download/v0.0.1-audioset/"
+    "passt-s-f128-p16-s10-ap.476-swa.pt",
+)
+PASST_20S = Release(
+    "PaSST-S 20 s (passt_20sec)",
+    ("passt-s-f128-20sec-p16-s10-ap.474-swa.pt",),
+    "https://github.com/kkoutini/PaSST/releases/download/v0.0.5/"
+    "passt-s-f128-20sec-p16-s10-ap.474-swa.pt",
+)
+ENCODEC_24K = Release(
+    "EnCodec 24 kHz (transformers' facebook/encodec_24khz)",
+    ("facebook/encodec_24khz", "encodec_24khz"),
+    "https://huggingface.co/facebook/encodec_24khz",
+)
+VGGISH = Release(
+    "VGGish (TF Hub google/vggish/1)",
+    (
+        "https://tfhub.dev/google/vggish/1",
+        "https://www.kaggle.com/models/google/vggish/TensorFlow2/vggish/1",
+        "google/vggish/1",
+    ),
+    "https://tfhub.dev/google/vggish/1",
+)
+TRILL = Release(
+    "TRILL (TF Hub trill/3)",
+    (
+        "https://tfhub.dev/google/nonsemantic-speech-benchmark/trill/3",
+        "google/nonsemantic-speech-benchmark/trill/3",
+    ),
+    "https://tfhub.dev/google/nonsemantic-speech-benchmark/trill/3",
+)
+
+
+def claim(
+    header: str,
+    tables: tuple[str, ...],
+    tool: str,
+    release: Release | None,
+    checkpoint: str | Path | None,
+    sha256: str | None,
+    audio_path: str,
+    unmet: str | None = None,
+) -> dict[str, Any]:
+    """The claim of one column. ``header`` and ``tables`` (the published tables whose rows
+    may sit in the column) hold when ``checkpoint`` is ``release`` (or no release applies)
+    and nothing in ``unmet`` (a reason the audio path is not the protocol's) stands."""
+    local = checkpoint is not None and Path(str(checkpoint)).exists()
+    name = Path(str(checkpoint)).name if local else checkpoint
+    weights_ok = release is None or release.matches(checkpoint)
+    if weights_ok and not unmet:
+        said, shown = header, tables
+    elif not weights_ok:
+        said, shown = f"{tool}'s recipe, other weights ({name})", ()
+    else:
+        said, shown = f"{tool}'s recipe, {unmet}", ()
+    return {
+        "header": said,
+        "tables": list(shown),
+        "checkpoint": None if checkpoint is None else str(name),
+        "release": release.label if release else None,
+        "sha256": sha256[:12] if sha256 else None,
+        "audio_path": audio_path,
+    }
