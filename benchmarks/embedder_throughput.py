@@ -5,8 +5,10 @@ decodes with librosa and builds its TF1 graph per file) and the compute floor: t
 network's FLOPs per clip at this machine's float32 matrix-multiply rate, measured in the
 same run. The transformers models run at full size with random weights, saved and loaded
 through the bench's own path: CLAP with the music checkpoint's HTSAT-base audio tower
-(fadtk's 10 windows per 10 s clip for fad_clap, one for clap_score), EnCodec 24 kHz and
-PaSST-S (our plain-torch network, a released file's shapes).
+(fadtk's 10 windows per 10 s clip for fad_clap, one for clap_score), EnCodec 24 kHz,
+PaSST-S (our plain-torch network, a released file's shapes) and OpenL3 mel256 (our
+plain-torch network at the released widths, stable-audio-metrics' stereo 44.1 kHz input:
+two channels of 20 windows per 10 s clip).
 
     python -m benchmarks.embedder_throughput [--clips N] [--hf-clips N] [--no-original]
 
@@ -119,7 +121,7 @@ def hf_models(folder: Path) -> dict:
     base text tower) and EnCodec 24 kHz, saved as a user's download would be."""
     from transformers import ClapConfig, ClapModel, EncodecConfig, EncodecModel
 
-    from musiccaps_kit.bench.embedders import passt_network
+    from musiccaps_kit.bench.embedders import openl3_network, passt_network
     from musiccaps_kit.bench.embedders.clap import ClapClips
     from musiccaps_kit.bench.embedders.passt import PasstPieces
 
@@ -130,11 +132,15 @@ def hf_models(folder: Path) -> dict:
     EncodecModel(EncodecConfig()).eval().save_pretrained(folder / "encodec")
     passt = folder / "passt-s-random.pt"
     torch.save(passt_network.build(passt_network.PasstConfig()).state_dict(), passt)
+    openl3 = openl3_network.save_npz(
+        openl3_network.build(), folder / "openl3_audio_mel256_music.npz"
+    )
     return {
         "CLAP HTSAT-base fad_clap": make_embedder("clap", model=str(folder / "clap")),
         "CLAP HTSAT-base clap_score": ClapClips(model=str(folder / "clap")),
         "EnCodec 24 kHz encoder": make_embedder("encodec", model=str(folder / "encodec")),
         "PaSST-S 10 s (kld_passt)": PasstPieces(checkpoint=str(passt)),
+        "OpenL3 mel256 stereo (fd_openl3)": make_embedder("openl3", weights=str(openl3)),
     }
 
 

@@ -50,6 +50,12 @@ class Segment:
     pad_s: float
     trim_s: float
 
+    @property
+    def duration_s(self) -> float:
+        """The segment's length (every rate holds the same)."""
+        rate = max(self.audio)
+        return len(self.audio[rate]) / rate
+
 
 def decode(path: str | Path) -> tuple[np.ndarray, int]:
     """Decode a whole file to float32 ``[channels, samples]`` and its sample rate."""

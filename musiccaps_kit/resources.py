@@ -20,3 +20,9 @@ MUSICGEN_TABLE1 = data_path("musicgen-table1.json")
 DEMO_DIR = data_path("demo")
 DEMO_CSV = DEMO_DIR / "demo.csv"
 DEMO_AUDIO_DIR = DEMO_DIR / "clips"
+REFERENCE_EXCLUSIONS = data_path("reference-exclusions.json")
+# stable-audio-metrics' copies (MIT; the captions under their own CC licences): see
+# assets/STABLE-AUDIO-METRICS.md
+SDD_CSV = data_path("song_describer.csv")
+SDD_NOSINGING_CSV = data_path("song_describer-nosinging.csv")
+MUSICCAPS_NOSINGING_CSV = data_path("musiccaps-public-nosinging.csv")

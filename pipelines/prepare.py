@@ -35,11 +35,13 @@ from musiccaps_kit.data.preparation import (
     finalize,
     plan_shards,
     process_clip,
+    read_failures,
     shard_name,
     to_record,
     write_shard,
 )
 from musiccaps_kit.data.records import read_info
+from musiccaps_kit.data.song_describer import write_captions
 from musiccaps_kit.data.sources import Category
 from musiccaps_kit.data.tokenizers import make_tokenizer
 from musiccaps_kit.pipelines.runner import pipeline_options
@@ -196,8 +198,11 @@ def run(
     config: PrepareConfig,
     beam_args: Sequence[str] = (),
     progress: bool = True,
+    captions: list | None = None,
 ) -> dict[str, Any]:
-    """Prepare ``catalog`` into ``config.out_dir`` and return its ``dataset_info``."""
+    """Prepare ``catalog`` into ``config.out_dir`` and return its ``dataset_info``; a
+    dataset with several captions per recording (the Song Describer Dataset: ``captions``)
+    gets its caption table beside the records, for the tracks that have one."""
     if not len(catalog):
         raise ValueError("the catalog selection is empty: nothing to prepare")
     os.makedirs(config.out_dir, exist_ok=True)
@@ -216,4 +221,7 @@ def run(
             if watcher:
                 watcher.stop.set()
                 watcher.join()
+        if captions is not None:
+            failed = {row["id"] for row in read_failures(config.out_dir)}
+            write_captions(config.out_dir, captions, set(catalog.ids()) - failed)
         return read_info(config.out_dir)

@@ -7,13 +7,17 @@ apply:
 1. ``loudness``: AudioCraft's ``normalize_audio(strategy="loudness")`` (-14 LUFS, energy
    floor, clamp), on all channels at the file's own rate (AudioCraft measures the generated
    audio at the model's rate; for a user's file that is the file's rate).
-2. channel mix before resampling (``mix="before"``: the mean of the channels, as this
-   toolkit, fadtk/kadtk and librosa's ``mono=True`` do) or after (``"after"``: each channel
-   resampled, then the mean, as AudioCraft's ``convert_audio``);
-3. the resampler (``resamplers``), straight from the file's rate to the model's;
-4. ``peak_db``: peak normalisation (stable-audio-metrics' ``pyloudnorm.normalize.peak``;
-   AudioCraft's ``audio_write(strategy="peak")`` before FAD);
-5. ``pcm16``: the 16-bit file the tool writes and reads back: ``"libsndfile"`` (fadtk and
+2. ``peak_db`` at the source (``peak_stage="source"``): stable-audio-metrics' FD-openl3
+   peak-normalises the file as loaded, all channels together, before resampling;
+3. channel mix before resampling (``mix="before"``: the mean of the channels, as this
+   toolkit, fadtk/kadtk and librosa's ``mono=True`` do), after (``"after"``: each channel
+   resampled, then the mean, as AudioCraft's ``convert_audio``), or none (``"keep"``: the
+   channels go to the model, ``[channels, samples]``);
+4. the resampler (``resamplers``), straight from the file's rate to the model's;
+5. ``peak_db`` at the model's rate (``peak_stage="model"``): stable-audio-metrics' KL and
+   CLAP (``pyloudnorm.normalize.peak`` after ``librosa.load(sr=...)``), AudioCraft's
+   ``audio_write(strategy="peak")`` before FAD;
+6. ``pcm16``: the 16-bit file the tool writes and reads back: ``"libsndfile"`` (fadtk and
    kadtk save the resampled audio through torchaudio's soundfile backend and read it as
    int16 / 32768: done here through libsndfile itself, whose version sets the rounding) or
    ``"ffmpeg"`` (AudioCraft pipes float32 to ffmpeg's ``pcm_s16le``: ``clip(rint(x * 32768))``,
@@ -44,29 +48,35 @@ class AudioPath:
     loudness: bool = False
     peak_db: float | None = None
     pcm16: str | None = None
+    peak_stage: str = "model"
 
     def __post_init__(self):
-        if self.mix not in ("before", "after") or self.pcm16 not in PCM16:
-            raise ValueError(f"audio path {self.name}: mix {self.mix!r}, pcm16 {self.pcm16!r}")
+        if (
+            self.mix not in ("before", "after", "keep")
+            or self.pcm16 not in PCM16
+            or self.peak_stage not in ("source", "model")
+        ):
+            raise ValueError(f"audio path {self.name}: {self}")
 
     def apply(self, samples: np.ndarray, rate: int, target: int) -> tuple[np.ndarray, list[str]]:
-        """Mono float32 at ``target`` from float32 ``[channels, samples]`` at ``rate``, and
-        notes on what a level step left as it was (a silent or unmeasurable clip)."""
+        """Float32 at ``target`` (mono; ``[channels, samples]`` for ``mix="keep"``) from
+        float32 ``[channels, samples]`` at ``rate``, and notes on what a level step left as
+        it was (a silent or unmeasurable clip)."""
         x = np.atleast_2d(np.asarray(samples, dtype=np.float32))
         notes = []
         if self.loudness:
             x, change = audiocraft_loudness(x, rate)
             if change.left_as_is:
                 notes.append(f"loudness step: left as is ({change.left_as_is})")
+        if self.peak_db is not None and self.peak_stage == "source":
+            x = self._peak(x, notes)
         if self.mix == "before":
             x = x.mean(axis=0, dtype=np.float64).astype(np.float32)
         x = resample_with(self.resampler, x, rate, target)
         if self.mix == "after":
             x = x.mean(axis=0, dtype=np.float32)
-        if self.peak_db is not None:
-            x, change = peak_normalize(x, self.peak_db)
-            if change.left_as_is:
-                notes.append(f"peak step: left as is ({change.left_as_is})")
+        if self.peak_db is not None and self.peak_stage == "model":
+            x = self._peak(x, notes)
         if self.pcm16 == "libsndfile":
             x = libsndfile_round_trip(x, target)
         elif self.pcm16 == "ffmpeg":
@@ -75,12 +85,23 @@ class AudioPath:
             )
         return np.ascontiguousarray(x, dtype=np.float32), notes
 
+    def _peak(self, x: np.ndarray, notes: list[str]) -> np.ndarray:
+        x, change = peak_normalize(x, self.peak_db)
+        if change.left_as_is:
+            notes.append(f"peak step: left as is ({change.left_as_is})")
+        return x
+
     def summary(self) -> str:
         """The steps in a few words, for a column's header notes."""
         steps = ["loudness -14 LUFS"] if self.loudness else []
+        peak = [f"peak {self.peak_db:g} dBFS"] if self.peak_db is not None else []
+        if self.peak_stage == "source":
+            steps += peak
         steps.append(self.resampler)
-        if self.peak_db is not None:
-            steps.append(f"peak {self.peak_db:g} dBFS")
+        if self.mix == "keep":
+            steps.append("channels kept")
+        if self.peak_stage == "model":
+            steps += peak
         if self.pcm16:
             steps.append(f"16-bit ({self.pcm16})")
         return " + ".join(steps)
@@ -94,13 +115,18 @@ class AudioPath:
                 "BS.1770-4 loudness (torchaudio's) at the file's own rate, RMS under 2e-3 "
                 "left as is, gain to -14 LUFS, clamp to [-1, 1]"
             )
+        peak = f"peak normalised to {self.peak_db} dBFS (pyloudnorm's normalize.peak)"
+        if self.peak_db is not None and self.peak_stage == "source":
+            steps.append(peak + ", all channels together, at the file's rate")
         mix = "mean of the channels"
         if self.mix == "before":
             steps += [mix, f"resampled with {self.resampler}"]
-        else:
+        elif self.mix == "after":
             steps += [f"each channel resampled with {self.resampler}", mix]
-        if self.peak_db is not None:
-            steps.append(f"peak normalised to {self.peak_db:g} dBFS")
+        else:
+            steps.append(f"each channel resampled with {self.resampler}, channels kept")
+        if self.peak_db is not None and self.peak_stage == "model":
+            steps.append(peak)
         if self.pcm16 == "libsndfile":
             import soundfile
 
@@ -145,4 +171,11 @@ AUDIOCRAFT_FAD_GENERATED = AudioPath(
     True,
     -1.0,
     "ffmpeg",
+)
+# stable-audio-metrics: KL-PaSST and CLAP load with librosa (sr, mono=True: soxr HQ), then
+# pyloudnorm.normalize.peak(audio, -1.0); FD-openl3 loads at the file's rate with its
+# channels, peak-normalises, then soxr.resample to the evaluation rate
+SAO = AudioPath("sao", "stable-audio-metrics", peak_db=-1.0)
+SAO_OPENL3 = AudioPath(
+    "sao-openl3", "stable-audio-metrics openl3_fd", mix="keep", peak_db=-1.0, peak_stage="source"
 )

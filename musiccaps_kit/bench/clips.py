@@ -3,6 +3,9 @@
 A set is a folder of audio files named ``{id}.{ext}`` (any format libsndfile or FFmpeg
 decodes, any rate, mono or not) or a folder of prepared TFRecords (``dataset_info.json``).
 A folder a baseline adapter made also holds ``system.json``: how its clips were made.
+Records with a caption table (``captions.csv``: the Song Describer Dataset, one record per
+recording, several captions each) are addressed by caption id, as the systems' clips are
+named; ``distinct_ids`` gives each recording once.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from musiccaps_kit.bench.audio_paths import SOXR, AudioPath
 from musiccaps_kit.data import schema
 from musiccaps_kit.data.catalog import CLIP_ID_PATTERN
 from musiccaps_kit.data.records import DATASET_INFO, read_info, shard_paths
+from musiccaps_kit.data.song_describer import caption_texts, read_caption_table
 from musiccaps_kit.data.sources.local import AUDIO_EXTENSIONS
 from musiccaps_kit.data.tfrecord import read_record_at, read_records_with_offsets
 
@@ -41,19 +45,25 @@ class ClipSet:
         self._files: dict[str, Path] = {}
         # entries that are not a clip named by an id (listed in the leaderboard)
         self.ignored: list[str] = []
+        # ids taken out by a named exclusion
+        self.excluded: list[str] = []
         # (id, audio path) -> (seconds, RMS dBFS) of the decoded clip, and what a level step
         # left as it was
         self._shape: dict[tuple[str, str], tuple[float, float]] = {}
         self._notes: dict[tuple[str, str], list[str]] = {}
-        self._cache: dict[tuple[str, int, str], np.ndarray] = {}
+        self._cache: dict[tuple[str, int, str], tuple[np.ndarray, int, list[str]]] = {}
         self._source_rates: dict[str, int] = {}
         # Records are indexed by byte offset, not held: a MusicCaps set is gigabytes.
         self._records: dict[str, tuple[Path, int]] = {}
+        # caption id -> record id (records with a caption table), else empty
+        self._aliases: dict[str, str] = {}
         if self.is_records:
             for split in read_info(self.path)["splits"]:
                 for shard in shard_paths(self.path, split):
                     for offset, blob in read_records_with_offsets(shard):
                         self._records[schema.decode(blob).id] = (shard, offset)
+            table = read_caption_table(self.path)
+            self._aliases = {c: t for c, t in table.items() if t in self._records}
         else:
             for p in sorted(self.path.iterdir()):
                 if p.suffix.lower() in AUDIO_EXTENSIONS and CLIP_ID_PATTERN.match(p.stem):
@@ -64,31 +74,61 @@ class ClipSet:
                     self.ignored.append(p.name)
 
     def ids(self) -> set[str]:
+        if self._aliases:
+            return set(self._aliases)
         return set(self._records) | set(self._files)
 
+    def captions(self) -> dict[str, str]:
+        """The captions of a record folder's caption table, by caption id ({} without)."""
+        return caption_texts(self.path) if self._aliases else {}
+
+    def distinct_ids(self) -> set[str]:
+        """One id per recording: the record ids themselves when captions alias them."""
+        if self._aliases:
+            return set(self._aliases.values())
+        return self.ids()
+
+    def _source(self, clip_id: str) -> str:
+        """The record an id names (a caption id resolves to its recording's record)."""
+        return self._aliases.get(clip_id, clip_id)
+
+    def exclude(self, ids) -> list[str]:
+        """Take ``ids`` out of the set (a named exclusion); returns those it held."""
+        held = sorted(set(ids) & (self.ids() | self.distinct_ids()))
+        for clip_id in held:
+            self._records.pop(clip_id, None)
+            self._files.pop(clip_id, None)
+            self._aliases.pop(clip_id, None)
+        self._aliases = {c: t for c, t in self._aliases.items() if t in self._records}
+        self.excluded = held
+        return held
+
     def audio(self, clip_id: str, rate: int, path: AudioPath = SOXR) -> np.ndarray:
-        """Mono float32 at ``rate``: decoded from the source and brought to ``rate`` once,
-        by ``path`` (a tool's level step, channel mix, resampler and 16-bit step; records
-        start from the stored rate itself when they have it, else from their highest). The
-        last ``CACHED_CLIPS`` results are kept, by id, rate and path."""
-        key = (clip_id, rate, path.name)
+        """Mono float32 at ``rate`` (``[channels, samples]`` for a path that keeps them):
+        decoded from the source and brought to ``rate`` once, by ``path`` (a tool's level
+        step, channel mix, resampler and 16-bit step; records start from the stored rate
+        itself when they have it, else from their highest). The last ``CACHED_CLIPS``
+        results are kept, by recording, rate and path."""
+        key = (self._source(clip_id), rate, path.name)
         if key in self._cache:
             self._cache[key] = self._cache.pop(key)  # most recently used last
-            return self._cache[key]
-        if self.is_records:
-            record = schema.decode(read_record_at(*self._records[clip_id]))
-            source_rate = rate if rate in record.audio else max(record.audio)
-            samples = record.audio[source_rate][None]
         else:
-            samples, source_rate = decode(self._files[clip_id])
-        wave, notes = path.apply(samples, source_rate, rate)
+            if self.is_records:
+                record = schema.decode(read_record_at(*self._records[self._source(clip_id)]))
+                source_rate = rate if rate in record.audio else max(record.audio)
+                samples = record.audio[source_rate][None]
+            else:
+                samples, source_rate = decode(self._files[clip_id])
+            wave, notes = path.apply(samples, source_rate, rate)
+            self._cache[key] = (wave, source_rate, notes)
+            while len(self._cache) > CACHED_CLIPS:
+                self._cache.pop(next(iter(self._cache)))
+        wave, source_rate, notes = self._cache[key]
         self._notes[(clip_id, path.name)] = notes
         self._source_rates[clip_id] = source_rate
-        rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) if len(wave) else 0.0
-        self._shape[(clip_id, path.name)] = (len(wave) / rate, 20 * np.log10(max(rms, 1e-10)))
-        self._cache[key] = wave
-        while len(self._cache) > CACHED_CLIPS:
-            self._cache.pop(next(iter(self._cache)))
+        rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) if wave.size else 0.0
+        seconds = wave.shape[-1] / rate
+        self._shape[(clip_id, path.name)] = (seconds, 20 * np.log10(max(rms, 1e-10)))
         return wave
 
     def fingerprint(self, clip_id: str) -> str:
@@ -97,7 +137,7 @@ class ClipSet:
         if clip_id in self._files:
             path, where = self._files[clip_id], ""
         else:
-            path, offset = self._records[clip_id]
+            path, offset = self._records[self._source(clip_id)]
             where = f"@{offset}"
         st = path.stat()
         text = f"{path.resolve()}{where}|{st.st_size}|{st.st_mtime_ns}"
@@ -124,7 +164,7 @@ class ClipSet:
         """Where a clip comes from, for messages: its file, or its shard and offset."""
         if clip_id in self._files:
             return str(self._files[clip_id])
-        shard, offset = self._records[clip_id]
+        shard, offset = self._records[self._source(clip_id)]
         return f"{shard} at byte {offset}"
 
     def warnings(self) -> list[dict[str, str]]:
@@ -159,7 +199,7 @@ class ClipSet:
 
         from musiccaps_kit.atomic import atomic_path
 
-        audio = schema.decode(read_record_at(*self._records[clip_id])).audio
+        audio = schema.decode(read_record_at(*self._records[self._source(clip_id)])).audio
         rate = max(audio)
         with atomic_path(path) as tmp:
             sf.write(str(tmp), np.clip(audio[rate], -1, 1), rate, subtype="PCM_16", format="WAV")
@@ -196,3 +236,32 @@ def read_system(folder: str | Path) -> dict | None:
         return json.loads(path.read_text())
     except ValueError as e:
         raise ValueError(f"{path} is not valid JSON: {e}") from None
+
+
+def exclusion_ids(spec: str) -> set[str]:
+    """The ids of a named exclusion (``sao-musiccaps``: stable-audio-metrics' MusicCaps ids
+    it could not download) or of a file with one id per line (``#`` starts a comment)."""
+    from musiccaps_kit.resources import REFERENCE_EXCLUSIONS
+
+    named = json.loads(REFERENCE_EXCLUSIONS.read_text())
+    if spec in named:
+        return set(named[spec]["ids"])
+    path = Path(spec)
+    if not path.is_file():
+        raise ValueError(
+            f"--exclude-reference {spec}: neither a named list ({', '.join(named)}) nor a file"
+        )
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return {line for line in lines if line}
+
+
+def open_reference(path: str | Path, exclude: str | None = None):
+    """The reference of a bench: a folder of clips or records (``ClipSet``), or
+    stable-audio-metrics' pickled probabilities (``.pkl``); ``exclude`` takes ids out."""
+    from musiccaps_kit.bench.sao_reference import ReferenceProbabilities
+
+    path = Path(path)
+    reference = ReferenceProbabilities(path) if path.suffix == ".pkl" else ClipSet(path)
+    if exclude:
+        reference.exclude(exclusion_ids(exclude))
+    return reference

@@ -140,5 +140,7 @@ def peak_normalize(wave: np.ndarray, target_db: float) -> tuple[np.ndarray, Leve
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     if peak == 0.0:
         return x, LevelChange(1.0, -math.inf, "silent: no peak to normalise")
-    gain = 10.0 ** (target_db / 20.0) / peak
-    return (gain * x).astype(x.dtype), LevelChange(gain, 20 * math.log10(peak))
+    gain = np.power(10.0, target_db / 20.0) / np.float64(peak)
+    # numpy 1.x (which stable-audio-metrics pins) multiplies a float32 array by a float64
+    # scalar in float32
+    return (x * x.dtype.type(gain)).astype(x.dtype), LevelChange(float(gain), 20 * math.log10(peak))

@@ -10,7 +10,7 @@ from musiccaps_kit.bench.columns import column, known_metrics
 from musiccaps_kit.bench.embedders import known_embedders
 from musiccaps_kit.bench.settings import BenchSettings
 
-METRIC_SETS = ("offline", "paper", "musicgen", "fadtk", "kad")
+METRIC_SETS = ("offline", "paper", "musicgen", "fadtk", "kad", "sao")
 # the option that makes an embedder local (offline) for the ``offline`` and ``kad`` sets
 LOCAL_OPTION = {
     "leaf": "checkpoint",
@@ -20,6 +20,7 @@ LOCAL_OPTION = {
     "encodec": "model",
     "passt": "checkpoint",
     "passt-kl": "checkpoint",
+    "openl3": "weights",
 }
 
 
@@ -72,7 +73,9 @@ def resolve_metrics(
     FAD-VGGish, KLD: LEAF if a checkpoint is given, else musicnn standing in; MCC: the
     configured joint model, MuLan by default). ``musicgen``: MusicGen's Table 1 (FAD-VGGish,
     KL-PaSST when a PaSST checkpoint is given, CLAP score). ``fadtk``: FAD on CLAP and
-    EnCodec. ``kad``: KAD on every embedder available without a download. The published
+    EnCodec. ``kad``: KAD on every embedder available without a download. ``sao``:
+    stable-audio-metrics' FD-openl3 (with ``--openl3-weights``), KL-PaSST (with a 10 s PaSST)
+    and CLAP score. The published
     sets (paper, musicgen, fadtk) download hub models a user has not given as files."""
     options, notes, out = settings.embedder_options, [], []
     mcc_model = settings.mcc_model or "mulan"
@@ -103,6 +106,14 @@ def resolve_metrics(
                 notes.append("musicgen set: kld_passt left out (no --passt-checkpoint)")
         elif name == "fadtk":
             out += ["fad_clap", "fad_encodec"]
+        elif name == "sao":
+            out += ["fd_openl3", "kld_passt_sao", "clap_score_sao"]
+            if not available("openl3", options):
+                out.remove("fd_openl3")
+                notes.append("sao set: fd_openl3 left out (no --openl3-weights)")
+            if not (available("passt", options) or available("passt-kl", options)):
+                out.remove("kld_passt_sao")
+                notes.append("sao set: kld_passt_sao left out (no 10 s PaSST checkpoint)")
         elif name == "kad":
             for model in known_embedders():
                 if available(model, options):

@@ -53,6 +53,16 @@ ENCODEC_24K = Release(
     ("facebook/encodec_24khz", "encodec_24khz"),
     "https://huggingface.co/facebook/encodec_24khz",
 )
+CLAP_FUSION_630K = Release(
+    "LAION-CLAP 630k-audioset-fusion-best.pt (stable-audio-metrics' default)",
+    ("630k-audioset-fusion-best.pt", "lukewys/laion_clap/630k-audioset-fusion-best.pt"),
+    "https://huggingface.co/lukewys/laion_clap/resolve/main/630k-audioset-fusion-best.pt",
+)
+OPENL3_MEL256_MUSIC = Release(
+    "openl3 0.4 audio mel256 music",
+    ("openl3_audio_mel256_music.h5", "openl3_audio_mel256_music-v0_4_0.h5"),
+    "https://github.com/marl/openl3/raw/models/openl3_audio_mel256_music-v0_4_0.h5.gz",
+)
 VGGISH = Release(
     "VGGish (TF Hub google/vggish/1)",
     (

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from musiccaps_kit.atomic import write_text
+from musiccaps_kit.bench.clips import ClipSet
 from musiccaps_kit.bench.leaderboard import (
     agreement_rows,
     column_note,
@@ -186,6 +187,8 @@ def _player(clips, clip_id: str, out: Path, label: str) -> str:
 def worst_clips(result, out: Path, captions: dict[str, str]) -> str:
     parts = []
     reference = result.get("reference_set")
+    if not isinstance(reference, ClipSet):
+        reference = None  # precomputed probabilities: nothing to play
     for row in result["rows"]:
         for metric, m in row["results"].items():
             worst = sorted(

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from musiccaps_kit.bench import agreement, report
-from musiccaps_kit.bench.clips import ClipSet, pair, read_system
+from musiccaps_kit.bench.clips import ClipSet, open_reference, pair, read_system
 from musiccaps_kit.bench.columns import Job, Skipped, column
 from musiccaps_kit.bench.leaderboard import lower_is_better
 from musiccaps_kit.bench.metric_sets import resolve_metrics, vggish_protocol
@@ -47,12 +47,15 @@ def run_bench(
     settings = replace(settings, vggish_protocol=protocol)
     notes += protocol_notes if "fad_vggish" in metrics else []
     plan = {metric: column(metric) for metric in metrics}
+    ref_set = open_reference(reference, settings.exclude_reference)
     captions = {}
-    if any(m.startswith("mcc_") or m == "clap_score" for m in metrics):
-        captions = catalog.captions(settings.captions)
-    ref_set = ClipSet(reference)
+    if any(m.startswith("mcc_") or m in ("clap_score", "clap_score_sao") for m in metrics):
+        captions = bench_captions(settings.captions, ref_set)
     if not ref_set.ids():
         raise ValueError(f"{reference}: no clips found")
+    if settings.exclude_reference:
+        held = len(ref_set.excluded)
+        notes.append(f"{held} reference ids excluded ({settings.exclude_reference})")
     rows = []
     for name, path in systems.items():
         system = ClipSet(path)
@@ -96,6 +99,16 @@ def run_bench(
     }
 
 
+def bench_captions(spec: str, reference) -> dict[str, str]:
+    """The captions a bench scores text against: ``auto`` takes the reference records' own
+    caption table when they have one (the Song Describer Dataset's), else MusicCaps';
+    otherwise a catalog name or CSV (``catalog.captions``)."""
+    if spec == "auto":
+        table = reference.captions() if isinstance(reference, ClipSet) else {}
+        return table or catalog.captions("musiccaps")
+    return catalog.captions(spec)
+
+
 def listener_agreement(
     result: dict[str, Any], study: dict[str, Any], settings: BenchSettings
 ) -> dict[str, Any]:
@@ -133,7 +146,7 @@ def bench_to_folder(
             result["agreement"] = listener_agreement(result, study, settings)
     with timings.phase("report"):
         try:
-            captions = catalog.captions(settings.captions)
+            captions = bench_captions(settings.captions, result["reference_set"])
         except (OSError, ValueError):
             captions = {}  # the report then says "no caption"
         path = report.write(result, asdict(result["settings"]), out, captions)

@@ -19,7 +19,9 @@ class BenchSettings:
     confidence: float = 0.95
     seed: int = 0
     batch_size: int = 16
-    captions: str = "musiccaps"
+    # captions for text metrics: "auto" (the reference records' caption table, else
+    # MusicCaps'), a catalog name or a CSV
+    captions: str = "auto"
     # fadtk-format statistics (FILE.npz:MODEL) in place of the reference clips for fad_MODEL
     reference_stats: str | None = None
     # the joint model --mcc-checkpoint belongs to (for the metric sets)
@@ -35,6 +37,10 @@ class BenchSettings:
     # fad_vggish as MusicLM's Google FAD ("musiclm") or AudioCraft's files ("musicgen");
     # "auto": MusicGen's when the musicgen set is asked for, else MusicLM's
     vggish_protocol: str = "auto"
+    # stable-audio-metrics' KL: the windows' logits collected by "mean" (its default) or "max"
+    kl_collect: str = "mean"
+    # ids taken out of the reference (a file of ids, or a named list such as sao-musiccaps)
+    exclude_reference: str | None = None
 
 
 def model_options(
@@ -48,11 +54,17 @@ def model_options(
     encodec_model: str | None = None,
     passt_checkpoint: str | None = None,
     passt_embedding_checkpoint: str | None = None,
+    openl3_weights: str | None = None,
+    openl3_rate: int = 44100,
+    openl3_channels: int = 2,
 ) -> dict[str, dict[str, Any]]:
     """Per-embedder settings (``BenchSettings.embedder_options``) from the bench's options:
     TF Hub handles, the LEAF checkpoint, the CLAP and EnCodec models (hub id or local), the
     PaSST checkpoints: ``passt`` is kadtk's embedding (fad_passt, kad_passt), ``passt-kl``
-    AudioCraft's KL classifier (kld_passt); each falls back on the other's file."""
+    AudioCraft's KL classifier (kld_passt); each falls back on the other's file. The CLAP of
+    stable-audio-metrics' score (``clap-sao``) is ``--clap-model`` too, its own default
+    (630k-audioset-fusion-best.pt) when none is given; OpenL3's weights, evaluation rate and
+    channels."""
     options: dict[str, dict[str, Any]] = {
         "vggish": {"frontend": vggish_frontend},
         "trill": {"output": trill_output},
@@ -67,6 +79,12 @@ def model_options(
         options["clap"] = {"model": clap_model}
     if clap_tokenizer:
         options.setdefault("clap", {})["tokenizer"] = clap_tokenizer
+        options["clap-sao"] = {"tokenizer": clap_tokenizer}
+    if clap_model:
+        options.setdefault("clap-sao", {})["model"] = clap_model
+    options["openl3"] = {"rate": openl3_rate, "channels": openl3_channels}
+    if openl3_weights:
+        options["openl3"]["weights"] = openl3_weights
     if encodec_model:
         options["encodec"] = {"model": encodec_model}
     kl_file = passt_checkpoint or passt_embedding_checkpoint

@@ -22,7 +22,8 @@ class MetricsOption(click.Option):
             f"comma-separated, dashes or underscores: {', '.join(known_metrics())}; or the "
             "sets offline (no download), paper (MusicLM Table 1: FAD-TRILL, FAD-VGGish, KLD, "
             "MCC), musicgen (MusicGen Table 1: FAD-VGGish, KL-PaSST, CLAP score), fadtk "
-            "(FAD on CLAP and EnCodec) and kad (KAD on every local embedder)"
+            "(FAD on CLAP and EnCodec), kad (KAD on every local embedder) and sao "
+            "(stable-audio-metrics: FD-openl3, KL-PaSST, CLAP score)"
         )
         return super().get_help_record(ctx)
 
@@ -30,8 +31,9 @@ class MetricsOption(click.Option):
 @click.group(invoke_without_command=True)
 @click.option(
     "--reference",
-    type=click.Path(exists=True, file_okay=False),
-    help="folder of reference clips named {id}.{ext}, or prepared records  [required]",
+    type=click.Path(exists=True),
+    help="folder of reference clips named {id}.{ext}, prepared records, or "
+    "stable-audio-metrics' reference probabilities (.pkl, for kld_passt_sao)  [required]",
 )
 @click.option(
     "--system",
@@ -136,10 +138,11 @@ class MetricsOption(click.Option):
 )
 @click.option(
     "--captions",
-    default="musiccaps",
+    default="auto",
     show_default=True,
-    help="captions for MCC and clap_score, by the system's ids: musiccaps, demo, hub, a "
-    "catalog CSV or any CSV with ytid,caption columns",
+    help="captions for MCC and the CLAP scores, by the system's ids: auto (the reference "
+    "records' caption table, as the Song Describer Dataset's records have, else musiccaps), "
+    "musiccaps, demo, hub, a catalog CSV or any CSV with ytid (or caption_id) and caption",
 )
 @click.option(
     "--listening",
@@ -167,6 +170,26 @@ class MetricsOption(click.Option):
     default=True,
     show_default=True,
     help="FAD-inf and KAD-inf (fadtk/kadtk score_inf: 25 more scores per FAD or KAD metric)",
+)
+@click.option(
+    "--openl3-weights",
+    type=click.Path(dir_okay=False),
+    help="openl3's openl3_audio_mel256_music.h5 (or its arrays as .npz) for fd_openl3",
+)
+@click.option("--openl3-rate", type=click.IntRange(1, 48000), default=44100, show_default=True)
+@click.option("--openl3-channels", type=click.Choice(["1", "2"]), default="2", show_default=True)
+@click.option(
+    "--kl-collect",
+    type=click.Choice(["mean", "max"]),
+    default="mean",
+    show_default=True,
+    help="kld_passt_sao: the windows' logits collected by their mean (the tool's default) or max",
+)
+@click.option(
+    "--exclude-reference",
+    metavar="NAME|FILE",
+    help="reference ids to leave out: a file of ids, or sao-musiccaps (the 87 MusicCaps clips "
+    "stable-audio-metrics could not download)",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option(
@@ -205,6 +228,11 @@ def bench(
     loudness: bool,
     vggish_protocol: str,
     inf: bool,
+    openl3_weights: str | None,
+    openl3_rate: int,
+    openl3_channels: str,
+    kl_collect: str,
+    exclude_reference: str | None,
     batch_size: int,
     bootstrap: int,
     seed: int,
@@ -239,6 +267,9 @@ def bench(
         encodec_model,
         passt_checkpoint,
         passt_embedding_checkpoint,
+        openl3_weights,
+        openl3_rate,
+        int(openl3_channels),
     )
     settings = BenchSettings(
         joint_options=joint_model_options(mcc_checkpoint, clap_amodel),
@@ -255,6 +286,8 @@ def bench(
         inf=inf,
         loudness=loudness,
         vggish_protocol=vggish_protocol,
+        kl_collect=kl_collect,
+        exclude_reference=exclude_reference,
     )
     with warnings.catch_warnings():
         warnings.showwarning = lambda message, *_: click.echo(f"warning: {message}", err=True)

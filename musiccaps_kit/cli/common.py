@@ -14,7 +14,11 @@ from musiccaps_kit.tables import format_table
 
 T = TypeVar("T")
 
-DATASET_HELP = "musiccaps (bundled CSV), demo, hub (Hugging Face google/MusicCaps), or a CSV path"
+DATASET_HELP = (
+    "musiccaps (bundled CSV), demo, hub (Hugging Face google/MusicCaps), song-describer (the "
+    "Song Describer Dataset: one record per track; --subset all, valid or nosinging), or a "
+    "CSV path (MusicCaps' columns, or SDD's)"
+)
 SUBSET_HELP = f"one of {', '.join(SUBSETS)}, or label:NAME_OR_MID (an AudioSet class)"
 
 
@@ -44,9 +48,12 @@ def key_values(items: tuple[str, ...], param: str) -> dict[str, int | float | st
 
 
 def load_catalog(dataset: str, subset: str) -> Catalog:
-    from musiccaps_kit.data import catalog
+    from musiccaps_kit.data import catalog, song_describer
 
     try:
+        sdd = song_describer.csv_of(dataset)
+        if sdd is not None:
+            return song_describer.catalog(subset, sdd)[0]
         return catalog.load(dataset).subset(subset)
     except (CatalogError, KeyError) as e:
         raise click.UsageError(str(e.args[0] if isinstance(e, KeyError) else e)) from None

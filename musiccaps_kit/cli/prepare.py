@@ -22,14 +22,19 @@ from musiccaps_kit.cli.common import (
 @click.option("--subset", default="all", show_default=True, help=SUBSET_HELP)
 @click.option(
     "--source",
-    type=click.Choice(["youtube", "local"]),
+    type=click.Choice(["youtube", "local", "song-describer"]),
     default=None,
-    help="where audio comes from [default: local for demo, else youtube]",
+    help="where audio comes from [default: local for demo, song-describer for it, else youtube]",
 )
 @click.option(
     "--audio-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="local source: folder of files named {ytid}.{ext}",
+)
+@click.option(
+    "--archive",
+    metavar="FILE|URL",
+    help="song-describer: the audio release zip (downloaded once, resumable, when a URL)",
 )
 @click.option(
     "--segment",
@@ -116,6 +121,7 @@ def prepare(
     subset: str,
     source: str | None,
     audio_dir: Path | None,
+    archive: str | None,
     segment: str,
     out: Path,
     cache_dir: Path | None,
@@ -136,6 +142,7 @@ def prepare(
 
     Unknown options (--runner, --project, --setup_file, ...) go to Apache Beam unchanged.
     """
+    from musiccaps_kit.data import song_describer
     from musiccaps_kit.data.folder_lock import FolderBusyError
     from musiccaps_kit.data.preparation import build_config, read_failures, summary_rows
     from musiccaps_kit.pipelines.prepare import run
@@ -148,7 +155,7 @@ def prepare(
     try:
         config = build_config(
             cat,
-            dataset,
+            song_describer.DATASET if song_describer.csv_of(dataset) else dataset,
             out,
             source=source,
             audio_dir=audio_dir,
@@ -165,6 +172,7 @@ def prepare(
             sleep_s=sleep,
             cookies=cookies,
             only_failed=only_failed,
+            archive=archive,
         )
     except ValueError as e:
         raise click.UsageError(str(e)) from None
@@ -175,8 +183,10 @@ def prepare(
     click.echo(
         f"preparing {len(cat)} clips of {cat.name} ({subset}) from {config.source} into {out}"
     )
+    sdd = song_describer.csv_of(dataset)
+    captions = song_describer.catalog(subset, sdd)[1] if sdd else None
     try:
-        info = run(cat, config, beam_args=ctx.args, progress=not quiet)
+        info = run(cat, config, beam_args=ctx.args, progress=not quiet, captions=captions)
     except FolderBusyError as e:
         raise click.ClickException(str(e)) from None
     print_table(summary_rows(info), f"prepared {info['name']}:")

@@ -312,8 +312,10 @@ def load(dataset: str) -> Catalog:
 
 def captions(spec: str) -> dict[str, str]:
     """Captions by id from a catalog name (``musiccaps``, ``demo``, ``hub``), a catalog CSV,
-    or any CSV with ``ytid`` and ``caption`` columns (what a bench needs to score text
-    consistency); a duplicate id or an empty caption is an error naming its row."""
+    or any CSV with ``caption`` and an id column, ``ytid`` or ``caption_id`` (the Song
+    Describer Dataset's, whose generated clips are named by caption) (what a bench needs to
+    score text consistency); a duplicate id or an empty caption is an error naming its
+    row."""
     path = Path(spec)
     if not path.is_file():
         return {clip.ytid: clip.caption for clip in load(spec)}
@@ -321,19 +323,20 @@ def captions(spec: str) -> dict[str, str]:
     header = reader.fieldnames or []
     if all(c in header for c in REQUIRED_COLUMNS):
         return {clip.ytid: clip.caption for clip in load_csv(path)}
-    if "ytid" not in header or "caption" not in header:
-        raise CatalogError(f"{path}: captions need the columns ytid and caption")
+    key = "ytid" if "ytid" in header else "caption_id"
+    if key not in header or "caption" not in header:
+        raise CatalogError(f"{path}: captions need the columns caption and ytid (or caption_id)")
     out: dict[str, str] = {}
     try:
         for i, row in enumerate(reader, start=1):
-            ytid, caption = (row.get("ytid") or "").strip(), (row.get("caption") or "").strip()
+            ytid, caption = (row.get(key) or "").strip(), (row.get("caption") or "").strip()
             where = f"{path}: row {i} (line {reader.line_num})"
             if not CLIP_ID_PATTERN.match(ytid):
-                raise CatalogError(f"{where}, column 'ytid': {ytid!r} is not a valid id")
+                raise CatalogError(f"{where}, column {key!r}: {ytid!r} is not a valid id")
             if not caption:
                 raise CatalogError(f"{where}, column 'caption': empty caption for {ytid}")
             if ytid in out:
-                raise CatalogError(f"{where}, column 'ytid': duplicate id {ytid!r}")
+                raise CatalogError(f"{where}, column {key!r}: duplicate id {ytid!r}")
             out[ytid] = caption
     except csv.Error as e:
         raise CatalogError(f"{path}: line {reader.line_num}: {e}") from None

@@ -91,6 +91,7 @@ def build_config(
     sleep_s: float = 0.0,
     cookies: str | None = None,
     only_failed: bool = False,
+    archive: str | None = None,
 ) -> PrepareConfig:
     """The ``PrepareConfig`` of ``mck prepare``'s options, checked before any work starts.
 
@@ -103,8 +104,15 @@ def build_config(
     if not len(cat):
         raise ValueError(f"{dataset}: the selection has no clips: nothing to prepare")
     if source is None:
-        source = "local" if dataset == "demo" else "youtube"
-    if source == "local":
+        source = {"demo": "local", "song-describer": "song-describer"}.get(dataset, "youtube")
+    if source == "song-describer":
+        if (audio_dir is None) == (archive is None):
+            raise ValueError(
+                "--dataset song-describer needs its audio: --audio-dir (the release unpacked) "
+                "or --archive (the release zip, a file or a URL)"
+            )
+        options = {"audio_dir": str(audio_dir) if audio_dir else None, "archive": archive}
+    elif source == "local":
         if audio_dir is None and dataset == "demo":
             audio_dir = DEMO_AUDIO_DIR
         if audio_dir is None and not all(c.path for c in cat):
@@ -167,9 +175,8 @@ def process_clip(
         source.forget(clip)  # a bad download is fetched again, not decoded again
     try:
         fetched = source.fetch(clip)
-        segment = load_segment(
-            fetched.path, fetched.offset_s, clip.duration_s, recipe, fetched.precut
-        )
+        duration = fetched.duration_s or clip.duration_s
+        segment = load_segment(fetched.path, fetched.offset_s, duration, recipe, fetched.precut)
     except AudioError as e:
         error = FetchError(Category.BAD_MEDIA, f"{clip.ytid}: {e}")
     except FetchError as e:
@@ -190,7 +197,8 @@ def to_record(clip: Clip, segment: Segment, tokens: dict) -> schema.Record:
         labels=list(clip.labels),
         author_id=clip.author_id,
         start_s=clip.start_s,
-        end_s=clip.end_s,
+        # what the record holds (a whole file may be shorter or longer than the catalog says)
+        end_s=clip.start_s + segment.duration_s,
         is_balanced_subset=clip.is_balanced_subset,
         is_audioset_eval=clip.is_audioset_eval,
         audio=segment.audio,

@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from musiccaps_kit.bench.columns import clap_score, fad, kad, kld, kld_passt, mcc
+from musiccaps_kit.bench.columns import (
+    clap_score,
+    clap_score_sao,
+    fad,
+    fd_openl3,
+    kad,
+    kld,
+    kld_passt,
+    kld_passt_sao,
+    mcc,
+)
 from musiccaps_kit.bench.columns.job import Job, MetricResult, Skipped
 from musiccaps_kit.bench.embedders import known_embedders
 from musiccaps_kit.bench.joint import known_joint_models
@@ -29,6 +39,9 @@ FAMILIES: dict[str, tuple[Compute, Callable[[], list[str]]]] = {
 NAMED: dict[str, tuple[Compute, str]] = {
     "clap_score": (clap_score.compute, "clap"),
     "kld_passt": (kld_passt.compute, "passt-kl"),
+    "fd_openl3": (fd_openl3.compute, "openl3"),
+    "kld_passt_sao": (kld_passt_sao.compute, "passt-sao"),
+    "clap_score_sao": (clap_score_sao.compute, "clap-sao"),
 }
 
 

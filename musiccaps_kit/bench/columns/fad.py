@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from musiccaps_kit.bench import fadtk, releases
+from musiccaps_kit.bench import fadtk, releases, sao_reference
 from musiccaps_kit.bench.audio_paths import (
     AUDIOCRAFT_FAD,
     AUDIOCRAFT_FAD_GENERATED,
@@ -85,28 +85,42 @@ def column_claim(name: str, model: Embedder, job: Job, path: str) -> dict:
         release = releases.PASST_20S if model.seconds == 20 else releases.PASST_10S
         header = f"as kadtk passt-base-{model.seconds}s (its fad.py)"
         return releases.claim(header, (), "kadtk", release, weights, sha, path)
+    if name == "openl3":
+        header = "FAD of the shared ids on stable-audio-metrics' openl3 frames (see fd_openl3)"
+        return releases.claim(header, (), "stable-audio-metrics", None, weights, sha, path)
     return releases.claim(OWN, (), "musiccaps-kit", None, weights, sha, path)
 
 
-def _reference(name: str, model: Embedder, job: Job, sys_ids, path: AudioPath):
+def _reference(
+    name: str, model: Embedder, job: Job, sys_ids, path: AudioPath, paired: bool, dims: int
+):
     """The reference side of FAD: (per-clip frames resampled with the system's ids or on
     their own, frames every round shares, statistics from a file, the ids used, source)."""
     spec = job.settings.reference_stats
-    if spec and fadtk.parse_spec(spec)[1] == name:
+    if spec and name == "openl3" and sao_reference.is_statistics(spec):
+        return [], [], sao_reference.read_statistics(spec, dims), (), spec
+    if spec and not sao_reference.is_statistics(spec) and fadtk.parse_spec(spec)[1] == name:
         return [], [], fadtk.read(spec, model.recipe()), (), spec
-    reference, others, all_ids = reference_clips(model, job, sys_ids, path)
+    reference, others, all_ids = reference_clips(model, job, sys_ids, path, paired)
     return reference, others, None, all_ids, "every clip"
 
 
 def compute(name: str, job: Job) -> MetricResult:
+    return frechet(name, job)
+
+
+def frechet(name: str, job: Job, paired: bool = True, claim=None) -> MetricResult:
+    """FAD of ``fad_<name>``. ``paired=False`` pools every clip of each side whatever
+    their ids, as stable-audio-metrics' FD does (each side bootstrapped on its own);
+    ``claim`` replaces the column's claim (``claim(model, audio path summary)``)."""
     settings = job.settings
     model = embedder(name, job.options(name))
     reference_path, system_path = paths(name, model, job)
-    sys_ids, system = system_clips(model, job, system_path)
+    sys_ids, system = system_clips(model, job, system_path, paired)
     reference, others, from_file, ref_ids, source = _reference(
-        name, model, job, sys_ids, reference_path
+        name, model, job, sys_ids, reference_path, paired, system[0].shape[1]
     )
-    paired = job.paired and from_file is None
+    paired = paired and job.paired and from_file is None
     with job.timings.phase("statistics"):
         clips = {i: GaussianStats.of(f) for i, f in zip(sys_ids, system, strict=True)}
         parts = [GaussianStats.of(f) for f in reference + others]
@@ -128,7 +142,9 @@ def compute(name: str, job: Job) -> MetricResult:
     audio = job.audio_recipe(model, ref_ids, sys_ids, reference_path, system_path)
     recipe = {
         **job.model_recipe(model, reference_path, system_path),
-        "claim": column_claim(name, model, job, job.path_summary(reference_path, system_path)),
+        "claim": (claim or (lambda m, p: column_claim(name, m, job, p)))(
+            model, job.path_summary(reference_path, system_path)
+        ),
         "input_audio": audio,
         "reference": source,
         "frames_reference": ref_total.count,

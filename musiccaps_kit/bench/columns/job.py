@@ -144,15 +144,26 @@ class Job:
             )
         return float(low), float(high)
 
+    def reference_audio(self) -> ClipSet:
+        """The reference's clips; a reference of precomputed numbers (stable-audio-metrics'
+        probabilities) has none, and the metric is skipped saying so."""
+        if not isinstance(self.reference, ClipSet):
+            raise Skipped(
+                f"the reference {self.reference.path.name} holds stable-audio-metrics' "
+                "probabilities, not audio (kld_passt_sao uses it)"
+            )
+        return self.reference
+
     def require_pairs(self) -> tuple[str, ...]:
         """The shared ids, for metrics that compare each clip with the reference's."""
         if not self.paired:
             raise Skipped("KLD compares each clip with the reference clip of its id: no shared ids")
         return self.pairing.common
 
-    def captioned_ids(self, metric: str) -> tuple[str, ...]:
-        """The system's ids a text metric scores; every one needs a caption."""
-        ids = self.system_ids
+    def captioned_ids(self, metric: str, paired: bool = True) -> tuple[str, ...]:
+        """The system's ids a text metric scores (those shared with the reference, or every
+        one when ``paired`` is off); every one needs a caption."""
+        ids = self.system_ids if paired else tuple(sorted(self.system.ids()))
         lacking = [i for i in ids if not self.captions.get(i)]
         if lacking:
             raise ValueError(
@@ -170,24 +181,32 @@ def mean_with_interval(per_id: dict[str, float], job: Job):
 
 
 def reference_clips(
-    embedder: Embedder, job: Job, sys_ids: tuple[str, ...], path: AudioPath | None = None
+    embedder: Embedder,
+    job: Job,
+    sys_ids: tuple[str, ...],
+    path: AudioPath | None = None,
+    paired: bool = True,
 ):
     """The reference's frames per clip: (those resampled with the system's ids, or all of
-    them when unpaired; the reference's other clips, which every round shares; all ids)."""
-    all_ids = tuple(sorted(job.reference.ids()))
-    frames = job.embed_set(embedder, job.reference, all_ids, "reference", path)
-    if not job.paired:
+    them when unpaired; the reference's other clips, which every round shares; all ids).
+    A reference made of precomputed numbers, not audio, skips the metric."""
+    reference = job.reference_audio()
+    pooled = not (paired and job.paired)
+    all_ids = tuple(sorted(reference.distinct_ids() if pooled else reference.ids()))
+    frames = job.embed_set(embedder, reference, all_ids, "reference", path)
+    if pooled:
         return [frames[i] for i in all_ids], [], all_ids
     others = [frames[i] for i in sorted(set(all_ids) - set(sys_ids))]
     return [frames[i] for i in sys_ids], others, all_ids
 
 
 def system_clips(
-    embedder: Embedder, job: Job, path: AudioPath | None = None
+    embedder: Embedder, job: Job, path: AudioPath | None = None, paired: bool = True
 ) -> tuple[tuple[str, ...], list[np.ndarray]]:
-    """The system's frames per clip; fewer than two frames in all (one clip of a scene
-    embedder) have no covariance and no kernel mean: the metric is skipped, saying so."""
-    sys_ids = job.system_ids
+    """The system's frames per clip (those it shares with the reference, or every one when
+    ``paired`` is off); fewer than two frames in all (one clip of a scene embedder) have no
+    covariance and no kernel mean: the metric is skipped, saying so."""
+    sys_ids = job.system_ids if paired else tuple(sorted(job.system.ids()))
     frames = job.embed_set(embedder, job.system, sys_ids, job.label, path)
     clips = [frames[i] for i in sys_ids]
     if sum(len(f) for f in clips) < 2:

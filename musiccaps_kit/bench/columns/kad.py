@@ -45,6 +45,9 @@ def column_claim(name: str, model: Embedder, path: str) -> dict:
     elif name == "passt":
         header = f"as kadtk passt-base-{model.seconds}s"
         release = releases.PASST_20S if model.seconds == 20 else releases.PASST_10S
+    elif name == "openl3":
+        header = "kadtk's KAD on stable-audio-metrics' openl3 frames (kadtk's loader: mono, 48 kHz)"
+        return releases.claim(header, (), "kadtk", None, weights, sha, path)
     else:
         header = f"kadtk's KAD on this toolkit's {name} frames (kadtk has no such loader)"
         return releases.claim(header, (), "kadtk", None, weights, sha, path)

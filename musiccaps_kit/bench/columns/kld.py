@@ -18,7 +18,7 @@ def compute(classifier: str, job: Job) -> MetricResult:
     settings = job.settings
     ids = job.require_pairs()
     model = embedder(classifier, {**job.options(classifier), **CLASSIFIERS[classifier]})
-    ref = job.embed_set(model, job.reference, ids, "reference")
+    ref = job.embed_set(model, job.reference_audio(), ids, "reference")
     gen = job.embed_set(model, job.system, ids, job.label)
     with job.timings.phase("statistics"):
         per_id = kld(ref, gen, settings.kl_convention)

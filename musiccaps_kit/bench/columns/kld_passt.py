@@ -30,7 +30,8 @@ def compute(name: str, job: Job) -> MetricResult:
     settings = job.settings
     ids = job.require_pairs()
     model = passt_pieces(tuple(sorted(job.options("passt-kl").items())))
-    ref = job.embed_set(model, job.reference, ids, "reference", AUDIOCRAFT)
+    reference = job.reference_audio()
+    ref = job.embed_set(model, reference, ids, "reference", AUDIOCRAFT)
     path = AUDIOCRAFT_GENERATED if settings.loudness else AUDIOCRAFT
     cache = EmbeddingCache(job.cache_dir, model)
     sys_logits: dict[str, np.ndarray] = {}
@@ -41,7 +42,7 @@ def compute(name: str, job: Job) -> MetricResult:
             waves = [
                 fit_length(
                     job.system.audio(i, model.rate, path),
-                    round(job.reference.shape(i, AUDIOCRAFT)["seconds"] * model.rate),
+                    round(reference.shape(i, AUDIOCRAFT)["seconds"] * model.rate),
                 )
                 for i in chunk
             ]

@@ -90,6 +90,7 @@ EMBEDDERS: Registry[Embedder] = Registry(
         "musiccaps_kit.bench.embedders.encodec",
         "musiccaps_kit.bench.embedders.leaf",
         "musiccaps_kit.bench.embedders.musicnn",
+        "musiccaps_kit.bench.embedders.openl3",
         "musiccaps_kit.bench.embedders.passt",
         "musiccaps_kit.bench.embedders.tfhub",
     ),

@@ -2,9 +2,12 @@
 ``kad_clap``) and the audio side of AudioCraft's CLAP score (``clap_score``).
 
 ``model`` is a hub id (default ``laion/larger_clap_music``, LAION's music CLAP in
-transformers), a folder written by ``save_pretrained``, or a LAION-CLAP ``.pt`` file
+transformers), a folder written by ``save_pretrained``, a LAION-CLAP ``.pt`` file
 converted on load (``laion_checkpoint``; its tokenizer: ``tokenizer``, default
-``roberta-base``). Whether ``laion/larger_clap_music`` is converted from exactly
+``roberta-base``), or a ``.pt`` on the Hugging Face hub as ``REPO_ID/FILE.pt`` (downloaded
+once: stable-audio-metrics' default ``lukewys/laion_clap/630k-audioset-fusion-best.pt``).
+Fusion models (``enable_fusion``) take the whole clip through ``truncation="fusion"``.
+Whether ``laion/larger_clap_music`` is converted from exactly
 ``music_audioset_epoch_15_esc_90.14.pt``, the file AudioCraft and fadtk load, is not
 confirmed (LAION-AI/CLAP issue 172): the recipe names the model and its weights' sha256.
 (The ``clap`` *joint model* for ``mcc_clap`` is another thing: the ``laion_clap`` package.)
@@ -18,17 +21,19 @@ the L2-normalised projections.
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from musiccaps_kit.bench.audio_paths import AUDIOCRAFT, FADTK
+from musiccaps_kit.bench.audio_paths import AUDIOCRAFT, FADTK, SAO
 from musiccaps_kit.bench.embedders.base import Embedder, register
 from musiccaps_kit.bench.embedders.hf_models import resolve
 from musiccaps_kit.bench.embedders.laion_checkpoint import (
     TEXT_LAYER_NORM_EPS,
+    file_has_fusion,
     load_laion_checkpoint,
 )
 from musiccaps_kit.checksums import checksum_files
@@ -37,6 +42,7 @@ RATE = 48000
 WINDOW = 10 * RATE  # 480,000 samples: the model's 10 s input
 HOP = RATE  # fadtk: one window every second
 DEFAULT_MODEL = "laion/larger_clap_music"
+HUB_FILE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+/[\w.-]+\.pt$")
 DEFAULT_TOKENIZER = "roberta-base"  # LAION-CLAP's text tokenizer (for a .pt file)
 BATCH = 8  # windows per forward pass
 # the LAION music CLAP's front end, used where a folder brings no preprocessor_config.json
@@ -58,6 +64,8 @@ class ClapTower:
     def __init__(self, model: str = DEFAULT_MODEL, tokenizer: str | None = None):
         self.spec, self.tokenizer_spec = str(model), tokenizer
         path = Path(self.spec).expanduser()
+        if path.suffix == ".pt" and not path.exists() and HUB_FILE.match(self.spec):
+            path = _download_file(self.spec)
         if path.suffix == ".pt":
             if not path.is_file():
                 raise ValueError(f"--clap-model {model}: no such file")
@@ -69,6 +77,46 @@ class ClapTower:
             self.file, self.folder, self.checksum = None, found.folder, found.checksum
         self._parts: tuple | None = None
         self._tokenizer = None
+
+    @property
+    def fusion(self) -> bool:
+        """Whether the model has LAION's feature fusion (read from the file's names or the
+        folder's config, without building the model)."""
+        if self.file is not None:
+            return file_has_fusion(self.file)
+        config = json.loads((self.folder / "config.json").read_text())
+        return bool((config.get("audio_config") or {}).get("enable_fusion", False))
+
+    def audio_one(self, clip: np.ndarray, seed: int) -> np.ndarray:
+        """``[dims]`` normalised embedding of one 48 kHz clip of any length, as laion_clap's
+        ``get_audio_embedding_from_data`` takes it: fusion models through
+        ``truncation="fusion"`` (a clip over 10 s: three crops drawn at random plus the whole
+        clip shrunk), the others through ``"rand_trunc"`` (over 10 s: one crop drawn at
+        random); shorter clips repeat-padded. The draws come from NumPy's generator seeded
+        with ``seed`` before each clip (restored after), so a clip's embedding does not
+        depend on what came before it."""
+        import torch
+
+        model, extractor = self._load()
+        truncation = "fusion" if self.fusion else "rand_trunc"
+        state = np.random.get_state()
+        try:
+            np.random.seed(seed)
+            features = extractor(
+                [np.asarray(clip, dtype=np.float32)],
+                sampling_rate=RATE,
+                return_tensors="pt",
+                truncation=truncation,
+                padding="repeatpad",
+            )
+        finally:
+            np.random.set_state(state)
+        with torch.inference_mode():
+            result = model.get_audio_features(
+                input_features=features["input_features"].float(),
+                is_longer=features.get("is_longer"),
+            )
+        return _normalised(_pooled(result))[0]
 
     def _load(self):
         if self._parts is None:
@@ -161,6 +209,21 @@ class ClapTower:
         }
 
 
+def _download_file(spec: str) -> Path:
+    """``REPO_ID/FILE.pt`` from the Hugging Face hub (cached by huggingface_hub)."""
+    from huggingface_hub import hf_hub_download
+
+    repo, _, filename = spec.rpartition("/")
+    try:
+        return Path(hf_hub_download(repo, filename))
+    except Exception as e:  # offline, unknown repo or file: the hub's own words
+        raise ValueError(
+            f"--clap-model {spec}: not a local file, and the Hugging Face hub did not give it "
+            f"({type(e).__name__}); download it where there is network (see the README) and "
+            "pass the file"
+        ) from None
+
+
 def _pooled(result) -> np.ndarray:
     """transformers returns the projected embedding itself or, since 5.x, an output whose
     ``pooler_output`` holds it."""
@@ -196,9 +259,21 @@ def fadtk_windows(wave: np.ndarray) -> list[np.ndarray]:
 
 class _ClapEmbedder(Embedder):
     rate = RATE
+    # whether the tool this embedder follows runs LAION's fusion models (None: both)
+    takes_fusion: bool | None = False
 
     def __init__(self, model: str = DEFAULT_MODEL, tokenizer: str | None = None):
         self.tower = clap_tower(str(model), tokenizer)
+        fusion = self.tower.fusion
+        if self.takes_fusion is False and fusion:
+            raise ValueError(
+                f"--clap-model {model}: a fusion checkpoint; {self.name} follows a tool that "
+                "loads CLAP without fusion (music_audioset_epoch_15_esc_90.14.pt)"
+            )
+        if not fusion and "fusion" in Path(self.tower.spec).name:
+            raise ValueError(
+                f"--clap-model {model}: named as a fusion checkpoint but holds no fusion layers"
+            )
 
     def weights_checksum(self) -> str:
         return self.tower.checksum
@@ -250,4 +325,41 @@ class ClapClips(_ClapEmbedder):
             "normalisation": "none (float audio, as AudioCraft's use_tensor=True)",
             "windowing": "one window per clip: longer than 10 s, the first 10 s (LAION and "
             "AudioCraft crop at a random offset); shorter, repeat-padded to 10 s",
+        }
+
+
+SAO_DEFAULT_MODEL = "lukewys/laion_clap/630k-audioset-fusion-best.pt"
+
+
+class ClapSao(_ClapEmbedder):
+    """stable-audio-metrics' ``clap_score`` audio side: the clip as ``librosa.load(sr=48000,
+    mono=True)`` gives it, peak -1 dBFS (the ``SAO`` path), LAION's int16 round trip (clip,
+    ``* 32767`` to int16, ``/ 32767``), the whole clip through the model
+    (``get_audio_embedding_from_data``): one embedding per clip."""
+
+    name = "clap-sao-audio"
+    audio_path = SAO
+    takes_fusion = None
+
+    def __init__(self, model: str = SAO_DEFAULT_MODEL, tokenizer: str | None = None, seed: int = 0):
+        super().__init__(model, tokenizer)
+        self.seed = seed
+
+    def embed_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        return [self.tower.audio_one(int16_round_trip(w), self.seed)[None, :] for w in waves]
+
+    def settings(self) -> dict[str, Any]:
+        fusion = self.tower.fusion
+        return {
+            **self.tower.recipe(),
+            "protocol": "stable-audio-metrics clap_score",
+            "fusion": fusion,
+            "normalisation": "peak -1 dBFS, then LAION's int16 round trip (x 32767, /32767)",
+            "windowing": "the whole clip: "
+            + (
+                "fusion (over 10 s: 3 random crops and the whole clip shrunk)"
+                if fusion
+                else "over 10 s one random crop (rand_trunc)"
+            )
+            + f"; shorter: repeat-padded; random draws seeded with {self.seed} for each clip",
         }

@@ -1,6 +1,10 @@
 """A LAION-CLAP checkpoint file (``music_audioset_epoch_15_esc_90.14.pt`` and its kin) as a
 ``transformers.ClapModel``, without the ``laion_clap`` package.
 
+Fusion checkpoints (``630k-audioset-fusion-best.pt``: HTSAT-tiny with the ``aff_2d`` feature
+fusion, stable-audio-metrics' default) convert too: their ``fusion_model`` and
+``mel_conv2d`` tensors keep their names, which are transformers' (``enable_fusion=True``).
+
 The key mapping is that of transformers' own conversion script
 (``models/clap/convert_clap_original_pytorch_to_hf.py``): its ``KEYS_TO_MODIFY_MAPPING``
 applied in order, ``qkv`` split into query, key and value, the projections' ``nn.Sequential``
@@ -81,6 +85,23 @@ def rename(state: dict) -> dict:
     return out
 
 
+def has_fusion(state) -> bool:
+    """Whether a state dict (LAION's names or transformers') holds the feature-fusion layers."""
+    return any("fusion_model" in k or "mel_conv2d" in k for k in state)
+
+
+def file_has_fusion(path: str | Path) -> bool:
+    """``has_fusion`` of a ``.pt`` file, read on the meta device (names and shapes only)."""
+    import torch
+
+    try:
+        blob = torch.load(Path(path), map_location="meta", weights_only=True)
+    except Exception as e:  # truncated, foreign, or pickled objects beyond tensors
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({e})") from None
+    state = blob.get("state_dict", blob) if isinstance(blob, dict) else {}
+    return has_fusion(state)
+
+
 def _count(state: dict, pattern: str) -> int:
     found = {int(m.group(1)) for k in state if (m := re.match(pattern, k))}
     return max(found) + 1 if found else 0
@@ -117,7 +138,7 @@ def config_from_state(state: dict, path: Path):
             "mlp_ratio": state[f"{audio}layers.0.blocks.0.intermediate.dense.weight"].shape[0]
             / embed.shape[0],
             "projection_dim": projection.shape[0],
-            "enable_fusion": False,
+            "enable_fusion": has_fusion(state),
         }
         text_config = {
             "vocab_size": words.shape[0],
@@ -134,7 +155,7 @@ def config_from_state(state: dict, path: Path):
         }
     except (KeyError, IndexError) as e:
         raise CheckpointError(
-            f"{path}: not a LAION-CLAP HTSAT checkpoint without fusion (no tensor {e})"
+            f"{path}: not a LAION-CLAP HTSAT checkpoint (no tensor {e})"
         ) from None
     return ClapConfig(
         audio_config=audio_config, text_config=text_config, projection_dim=projection.shape[0]
@@ -150,8 +171,6 @@ def load_laion_checkpoint(path: str | Path):
 
     path = Path(path)
     state = rename(read_state(path))
-    if any("fusion" in k for k in state):
-        raise CheckpointError(f"{path}: a fusion checkpoint; only non-fusion CLAP is supported")
     model = ClapModel(config_from_state(state, path)).eval()
     expected = model.state_dict()
     for key, tensor in expected.items():

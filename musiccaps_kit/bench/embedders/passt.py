@@ -14,6 +14,12 @@ of the model's length (10 s, or 20 s for the 20 s model) with ``torch.split``, t
 last piece kept unpadded, pieces of 4,800 samples (0.15 s) or fewer dropped; one row of
 logits per piece; its audio arrives as AudioCraft's ``convert_audio`` gives it (julius).
 
+``PasstSao``: stable-audio-metrics' ``return_probabilities`` (``passt_kld.py``): the 10 s
+model only; 10 s windows every 5 s over ``range(0, max(step, len - step), step)``, a short
+last window zero-padded to 10 s when longer than 15 % of it and passed as it is otherwise;
+the windows' logits collected by their mean (``collect="mean"``, or ``"max"``): one row of
+527 logits per clip; its audio as the tool loads it (librosa at 32 kHz, peak -1 dBFS).
+
 The checkpoints are local files: ``--passt-embedding-checkpoint`` for ``passt`` (kadtk's
 default is the 10 s file), ``--passt-checkpoint`` for ``kld_passt`` (MusicGen's evaluation
 uses the 20 s file); the README gives the release URLs.
@@ -26,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from musiccaps_kit.bench.audio_paths import AUDIOCRAFT, FADTK
+from musiccaps_kit.bench.audio_paths import AUDIOCRAFT, FADTK, SAO
 from musiccaps_kit.bench.embedders.base import Embedder, register
 from musiccaps_kit.bench.embedders.passt_network import (
     RATE,
@@ -41,6 +47,10 @@ MIN_PIECE = 4800  # AudioCraft: int(0.15 * 32000); a piece must be longer
 # 2.5 s; get_timestamp_embeddings pads window // 2 at both ends
 WRAPPER_WINDOW = 10 * RATE
 SCENE_HOP = int(2500 * RATE / 1000)
+# stable-audio-metrics passt_kld.return_probabilities(window_size=10, overlap=5)
+SAO_STEP = 5 * RATE
+SAO_SHORTEST_PADDED = int(10 * RATE * 0.15)
+COLLECTS = ("mean", "max")
 FRONT_END = (
     "hear21passt AugmentMelSTFT (eval): pre-emphasis [-0.97, 1], STFT n_fft 1024, hop 320, "
     "symmetric Hann 800, centred, reflect; power; Kaldi mel 128 bands 0-15000 Hz; "
@@ -190,3 +200,59 @@ class PasstPieces(_Passt):
             f"of {MIN_PIECE} samples or fewer dropped",
             "normalisation": FRONT_END,
         }
+
+
+class PasstSao(_Passt):
+    """stable-audio-metrics' PaSST logits: [1, 527] per clip, collected over windows."""
+
+    name = "passt-sao"
+    audio_path = SAO
+    option = "--passt-checkpoint or --passt-embedding-checkpoint"
+
+    def __init__(self, checkpoint: str | None = None, collect: str = "mean"):
+        super().__init__(checkpoint)
+        if self.seconds != 10:
+            raise PasstCheckpointError(
+                f"{self.checkpoint}: the {self.seconds} s PaSST; stable-audio-metrics' KL uses "
+                "the 10 s model (hear21passt get_basic_model)"
+            )
+        if collect not in COLLECTS:
+            raise ValueError(f"--kl-collect {collect!r}: one of {', '.join(COLLECTS)}")
+        self.collect = collect
+
+    def embed_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        import torch
+
+        out = []
+        for wave in waves:
+            logits = torch.from_numpy(np.stack([self.forward(w)[0] for w in sao_windows(wave)]))
+            collected = logits.mean(dim=0) if self.collect == "mean" else logits.max(dim=0).values
+            out.append(collected.numpy()[None, :])
+        return out
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            **self.checkpoint_settings(),
+            "protocol": "stable-audio-metrics passt_kld return_probabilities",
+            "output": f"527 AudioSet logits per clip, the {self.collect} over windows",
+            "windowing": "10 s windows every 5 s over range(0, max(step, len - step), step); a "
+            "short last window zero-padded to 10 s when longer than 1.5 s, else as it is",
+            "normalisation": FRONT_END,
+        }
+
+
+def sao_windows(wave: np.ndarray) -> list[np.ndarray]:
+    """stable-audio-metrics' analysis windows of a 32 kHz clip."""
+    size = WRAPPER_WINDOW
+    out = []
+    for start in range(0, max(SAO_STEP, len(wave) - SAO_STEP), SAO_STEP):
+        window = wave[start : start + size]
+        if SAO_SHORTEST_PADDED < len(window) < size:
+            window = np.pad(window, (0, size - len(window)))
+        if len(window) <= MIN_PIECE:
+            raise ValueError(
+                f"PaSST: a window of {len(window)} samples is too short for the network "
+                "(stable-audio-metrics skips such an id with an error message)"
+            )
+        out.append(np.asarray(window, dtype=np.float32))
+    return out

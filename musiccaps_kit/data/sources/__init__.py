@@ -12,7 +12,8 @@ __all__ = ["TRANSIENT", "Category", "FetchError", "Fetched", "Source", "classify
 
 
 def make_source(kind: str, cache_dir: str | Path, **settings: Any) -> Source:
-    """Build the source named ``kind`` (``youtube`` or ``local``) with its settings."""
+    """Build the source named ``kind`` (``youtube``, ``local`` or ``song-describer``) with
+    its settings."""
     if kind == "youtube":
         from musiccaps_kit.data.sources.youtube import YoutubeSource
 
@@ -21,4 +22,8 @@ def make_source(kind: str, cache_dir: str | Path, **settings: Any) -> Source:
         from musiccaps_kit.data.sources.local import LocalSource
 
         return LocalSource(**settings)
-    raise ValueError(f"unknown source {kind!r}: use youtube or local")
+    if kind == "song-describer":
+        from musiccaps_kit.data.sources.song_describer import SongDescriberSource
+
+        return SongDescriberSource(raw_dir=Path(cache_dir) / "raw", **settings)
+    raise ValueError(f"unknown source {kind!r}: use youtube, local or song-describer")

@@ -15,12 +15,15 @@ class Fetched:
 
     ``precut`` files are the clip itself (offset 0); others are longer recordings.
     ``downloaded`` is False when the file was already there (no network was used).
+    ``duration_s``, when given, is the length to keep in place of the clip's (a source whose
+    records hold whole files: the Song Describer Dataset's tracks).
     """
 
     path: Path
     offset_s: float
     precut: bool
     downloaded: bool
+    duration_s: float | None = None
 
 
 class Source(Protocol):
