@@ -325,7 +325,9 @@ def captions(spec: str) -> dict[str, str]:
         return {clip.ytid: clip.caption for clip in load_csv(path)}
     key = "ytid" if "ytid" in header else "caption_id"
     if key not in header or "caption" not in header:
-        raise CatalogError(f"{path}: captions need the columns caption and ytid (or caption_id)")
+        raise CatalogError(
+            f"{path}: captions need the columns ytid and caption (or caption_id and caption)"
+        )
     out: dict[str, str] = {}
     try:
         for i, row in enumerate(reader, start=1):
