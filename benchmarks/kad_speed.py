@@ -4,9 +4,11 @@ product of the same size (reference x system^T, in the same row blocks, each sum
 since 50k x 50k float64 would need 20 GB). kadtk holds the full (m + n)^2 float32 kernel
 matrices: the memory it would need is printed beside ours.
 
-Each size runs in a fresh process, so its peak resident memory is its own.
+Each size runs in a fresh process, so its peak resident memory is its own. ``--device``
+runs both (KAD and the floor) on a GPU (``cuda``, ``cuda:N``; ``auto`` when one is there),
+the peak device memory then printed beside the host's.
 
-    python -m benchmarks.kad_speed [--frames 10000 50000] [--dims 512]
+    python -m benchmarks.kad_speed [--frames 10000 50000] [--dims 512] [--device cpu]
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ def _sets(frames: int, dims: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def floor_product(frames: int, dims: int) -> float:
-    """Seconds for x @ y.T in float64, 4,096 rows at a time."""
+    """Seconds for x @ y.T in float64, 4,096 rows at a time, on the selected device."""
     import torch
 
+    from musiccaps_kit.bench import device
     from musiccaps_kit.bench.metrics.kad import BLOCK
 
-    x, y = (torch.from_numpy(a).double() for a in _sets(frames, dims))
+    x, y = (torch.from_numpy(a).double().to(device.current()) for a in _sets(frames, dims))
     start = time.perf_counter()
     total = 0.0
     for s in range(0, frames, BLOCK):
@@ -52,35 +55,44 @@ def kad_time(frames: int, dims: int) -> tuple[float, float, float]:
     return median_s, time.perf_counter() - start, value
 
 
-def _child(kind: str, frames: int, dims: int, queue) -> None:
+def _child(kind: str, frames: int, dims: int, spec: str, queue) -> None:
+    import torch
+
+    from musiccaps_kit.bench import device
+
+    on = device.select(spec)
     result = floor_product(frames, dims) if kind == "floor" else kad_time(frames, dims)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put((result, peak_kib / 1024))
+    gpu = torch.cuda.max_memory_allocated(on) / 2**20 if on.type == "cuda" else None
+    queue.put((result, peak_kib / 1024, gpu))
 
 
-def isolated(kind: str, frames: int, dims: int):
+def isolated(kind: str, frames: int, dims: int, spec: str):
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_child, args=(kind, frames, dims, queue))
+    process = context.Process(target=_child, args=(kind, frames, dims, spec, queue))
     process.start()
     result = queue.get()
     process.join()
     return result
 
 
-def main(sizes: list[int], dims: int) -> None:
+def main(sizes: list[int], dims: int, spec: str) -> None:
     import torch
 
-    print(f"KAD on {dims}-d frames, {torch.get_num_threads()} torch threads")
+    from musiccaps_kit.bench import device
+
+    print(f"KAD on {dims}-d frames on {device.resolve(spec)}, {torch.get_num_threads()} threads")
     for frames in sizes:
-        floor_s, floor_mib = isolated("floor", frames, dims)
-        (median_s, kad_s, value), kad_mib = isolated("kad", frames, dims)
+        floor_s, floor_mib, _ = isolated("floor", frames, dims, spec)
+        (median_s, kad_s, value), kad_mib, gpu_mib = isolated("kad", frames, dims, spec)
         full_gib = 3 * (2 * frames) ** 2 * 4 / 2**30  # kadtk: d2 and kernel, (m + n)^2 float32
+        on_gpu = f", device peak {gpu_mib:.0f} MiB" if gpu_mib is not None else ""
         print(
             f"{frames:6d} frames each side: KAD {kad_s:6.1f} s (bandwidth {median_s:.1f} s) = "
             f"{kad_s / floor_s:.1f}x one float64 product of the same size ({floor_s:.1f} s); "
-            f"peak memory {kad_mib:.0f} MiB (the product's process {floor_mib:.0f} MiB; kadtk's "
-            f"full matrices about {full_gib:.0f} GiB); KAD = {value:.4f}"
+            f"peak memory {kad_mib:.0f} MiB{on_gpu} (the product's process {floor_mib:.0f} MiB; "
+            f"kadtk's full matrices about {full_gib:.0f} GiB); KAD = {value:.4f}"
         )
 
 
@@ -90,9 +102,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--frames", type=int, nargs="+", default=[10000, 50000])
     parser.add_argument("--dims", type=int, default=512)
+    parser.add_argument("--device", default="cpu", help="cpu, auto, cuda or cuda:N")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     args = parse()
-    main(args.frames, args.dims)
+    main(args.frames, args.dims, args.device)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from musiccaps_kit.bench import device
 from musiccaps_kit.bench.embedders.base import Embedder
 from musiccaps_kit.bench.joint import text_encoder
 from musiccaps_kit.bench.joint.base import JointModel
@@ -48,15 +49,15 @@ class MulanJoint(JointModel):
         path = Path(checkpoint)
         if not path.is_file():
             raise FileNotFoundError(f"MuLan checkpoint {path} not found")
-        self.model = load_mulan(path)
+        self.model = device.place(load_mulan(path))
         self.audio = MulanAudio(self.model, path)
 
     def text(self, captions: Sequence[str]) -> np.ndarray:
         import torch
 
-        sentences = torch.from_numpy(text_encoder.encode(captions))
+        sentences = device.to_device(text_encoder.encode(captions))
         with torch.no_grad():
-            return self.model.text_embedding(sentences).numpy()
+            return self.model.text_embedding(sentences).cpu().numpy()
 
     def text_recipe(self) -> dict[str, Any]:
         return {**text_encoder.recipe(), "projection_sha256": self.audio.weights_checksum()}

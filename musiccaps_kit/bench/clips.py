@@ -30,8 +30,9 @@ SYSTEM_JSON = "system.json"
 # files a system folder may hold beside its clips
 SIDECARS = frozenset({SYSTEM_JSON, "failures.csv", "images", "dataset_info.json"})
 SILENT_DBFS = -60.0
-# decoded clips kept per set, by (id, rate): a few metrics on one model rate decode once
-CACHED_CLIPS = 256
+# decoded audio kept per set, by (recording, rate, path), most recent first: metrics on one
+# model rate decode a batch once, and memory stays flat however many clips a set holds
+CACHED_BYTES = 64 << 20
 
 
 class ClipSet:
@@ -107,8 +108,8 @@ class ClipSet:
         """Mono float32 at ``rate`` (``[channels, samples]`` for a path that keeps them):
         decoded from the source and brought to ``rate`` once, by ``path`` (a tool's level
         step, channel mix, resampler and 16-bit step; records start from the stored rate
-        itself when they have it, else from their highest). The last ``CACHED_CLIPS``
-        results are kept, by recording, rate and path."""
+        itself when they have it, else from their highest). The most recent results, up to
+        ``CACHED_BYTES``, are kept by recording, rate and path."""
         key = (self._source(clip_id), rate, path.name)
         if key in self._cache:
             self._cache[key] = self._cache.pop(key)  # most recently used last
@@ -121,7 +122,7 @@ class ClipSet:
                 samples, source_rate = decode(self._files[clip_id])
             wave, notes = path.apply(samples, source_rate, rate)
             self._cache[key] = (wave, source_rate, notes)
-            while len(self._cache) > CACHED_CLIPS:
+            while len(self._cache) > 1 and self._cached_bytes() > CACHED_BYTES:
                 self._cache.pop(next(iter(self._cache)))
         wave, source_rate, notes = self._cache[key]
         self._notes[(clip_id, path.name)] = notes
@@ -130,6 +131,9 @@ class ClipSet:
         seconds = wave.shape[-1] / rate
         self._shape[(clip_id, path.name)] = (seconds, 20 * np.log10(max(rms, 1e-10)))
         return wave
+
+    def _cached_bytes(self) -> int:
+        return sum(wave.nbytes for wave, _, _ in self._cache.values())
 
     def fingerprint(self, clip_id: str) -> str:
         """Identifies the clip's source bytes without reading them: path (or shard and

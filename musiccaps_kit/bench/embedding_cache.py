@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from musiccaps_kit.atomic import atomic_path, remove_stale_temporaries, write_text
-from musiccaps_kit.audio import AudioError
+from musiccaps_kit.audio import AudioError, fit_length
 from musiccaps_kit.bench.audio_paths import AudioPath
 from musiccaps_kit.bench.embedders.base import Embedder
 from musiccaps_kit.data.clip_cache import recipe_key
@@ -120,14 +120,26 @@ def embed_clips(
     batch: int,
     timings: Timings | None = None,
     path: AudioPath | None = None,
+    fit: Mapping[str, int] | None = None,
 ) -> dict[str, np.ndarray]:
     """Frames per id, decoding and embedding ``batch`` clips at a time, with a progress bar;
-    each clip reaches the model by ``path`` (default: the embedder's own tool's path).
+    each clip reaches the model by ``path`` (default: the embedder's own tool's path), cut
+    or zero-padded to ``fit[id]`` samples when ``fit`` is given (AudioCraft's KL fits the
+    generated clip to the reference's length).
     Clips seen before (same source file, rate and path) come from the cache without decoding.
     A clip that fails (undecodable, NaN, too short for the model) stops the run with an
     error naming its id and file; what was embedded before it stays in the cache."""
     timings = timings or Timings()
     path = path or cache.embedder.audio_path
+    fit = fit or {}
+
+    def index_name(clip_id: str) -> str:
+        return path.name + (f"-fit{fit[clip_id]}" if clip_id in fit else "")
+
+    def audio(clip_id: str) -> np.ndarray:
+        wave = clips.audio(clip_id, rate, path)
+        return fit_length(wave, fit[clip_id]) if clip_id in fit else wave
+
     frames: dict[str, np.ndarray] = {}
     indexed = hasattr(clips, "fingerprint")
     desc = f"{label} ({cache.embedder.name})"
@@ -138,7 +150,11 @@ def embed_clips(
             todo = []
             with timings.phase("cache reads"):
                 for clip_id in chunk:
-                    found = cache.lookup(prints[clip_id], rate, path.name) if indexed else None
+                    found = (
+                        cache.lookup(prints[clip_id], rate, index_name(clip_id))
+                        if indexed
+                        else None
+                    )
                     if found is None:
                         todo.append(clip_id)
                     else:
@@ -146,7 +162,7 @@ def embed_clips(
                         clips.remember(clip_id, found[1], path)
             try:
                 with timings.phase("decode"):
-                    waves = [clips.audio(i, rate, path) for i in todo]
+                    waves = [audio(i) for i in todo]
                 with timings.phase("embed"):
                     frames.update(zip(todo, cache.many(waves, rate), strict=True))
             except (ValueError, AudioError):
@@ -155,7 +171,7 @@ def embed_clips(
             if indexed:
                 for clip_id, wave in zip(todo, waves, strict=True):
                     shape = clips.shape(clip_id, path)
-                    cache.remember(prints[clip_id], rate, path.name, wave, shape)
+                    cache.remember(prints[clip_id], rate, index_name(clip_id), wave, shape)
             bar.update(len(chunk))
     return frames
 

@@ -23,12 +23,13 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from musiccaps_kit.bench import agreement, report
+from musiccaps_kit.bench import agreement, device, report, sharding
 from musiccaps_kit.bench.clips import ClipSet, open_reference, pair, read_system
 from musiccaps_kit.bench.columns import Job, Skipped, column
 from musiccaps_kit.bench.leaderboard import lower_is_better
 from musiccaps_kit.bench.metric_sets import resolve_metrics, vggish_protocol
 from musiccaps_kit.bench.settings import BenchSettings
+from musiccaps_kit.bench.sharding import Shard
 from musiccaps_kit.data import catalog
 from musiccaps_kit.timing import Timings
 
@@ -39,9 +40,13 @@ def run_bench(
     settings: BenchSettings,
     cache_dir: str | Path,
     timings: Timings | None = None,
+    shard: Shard | None = None,
 ) -> dict[str, Any]:
-    """Compute every metric for every system; missing and extra ids are reported, not hidden."""
+    """Compute every metric for every system; missing and extra ids are reported, not hidden.
+    With a ``shard`` (one rank under torchrun) it only embeds the rank's share of every
+    clip into the cache (``bench.sharding``): its metrics are not computed."""
     timings = timings or Timings()
+    device.select(settings.device, settings.precision)
     metrics, notes = resolve_metrics(settings.metrics, settings)
     protocol, protocol_notes = vggish_protocol(settings.metrics, settings)
     settings = replace(settings, vggish_protocol=protocol)
@@ -62,13 +67,19 @@ def run_bench(
         if not system.ids():
             raise ValueError(f"system {name!r} ({path}): no clips found")
         pairing = pair(ref_set, system)
-        job = Job(ref_set, system, pairing, settings, Path(cache_dir), name, captions, timings)
+        job = Job(
+            ref_set, system, pairing, settings, Path(cache_dir), name, captions, timings, shard
+        )
         results, skipped = {}, {}
         for metric, (compute, model) in plan.items():
             try:
                 results[metric] = compute(model, job)
             except Skipped as e:
                 skipped[metric] = str(e)
+            except Exception as e:
+                if shard is None or getattr(e, "while_embedding", False):
+                    raise
+                # computed on placeholders while embedding a share: thrown away
         rows.append(
             {
                 "system": name,
@@ -133,14 +144,34 @@ def bench_to_folder(
     settings: BenchSettings,
     out: str | Path,
     cache_dir: str | Path | None = None,
-) -> tuple[dict[str, Any], Path]:
+) -> tuple[dict[str, Any], Path] | tuple[None, None]:
     """``run_bench`` and its leaderboard (JSON, Markdown, HTML report, per-clip CSV) in
     ``out``; the embedding cache defaults to ``out/embeddings``. Returns the result and the
-    report's path."""
+    report's path. Under torchrun every rank embeds its share first; rank 0 then computes
+    and writes everything, the other ranks return ``(None, None)``."""
     out = Path(out)
     timings = Timings()
+    cache_dir = Path(cache_dir or out / "embeddings")
     study = agreement.load_study(settings.listening) if settings.listening else None
-    result = run_bench(reference, systems, settings, cache_dir or out / "embeddings", timings)
+    shard = sharding.from_environment()
+    if shard is None:
+        settings = replace(settings, embedding={"processes": 1})
+    else:
+        sharding.start()
+        try:
+            settings = replace(settings, device=sharding.local_device(settings.device))
+            with warnings.catch_warnings():  # what placeholders raise means nothing
+                warnings.simplefilter("ignore")
+                run_bench(reference, systems, settings, cache_dir, timings, shard)
+            counts = sharding.finish_embedding(shard)
+        finally:
+            sharding.stop()
+        if shard.rank != 0:
+            return None, None
+        settings = replace(
+            settings, embedding={"processes": shard.world, "clips_per_process": counts}
+        )
+    result = run_bench(reference, systems, settings, cache_dir, timings)
     if study is not None:
         with timings.phase("statistics"):
             result["agreement"] = listener_agreement(result, study, settings)

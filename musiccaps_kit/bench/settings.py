@@ -39,6 +39,12 @@ class BenchSettings:
     vggish_protocol: str = "auto"
     # stable-audio-metrics' KL: the windows' logits collected by "mean" (its default) or "max"
     kl_collect: str = "mean"
+    # where the torch models and KAD run (auto: a GPU when torch sees one), and the precision
+    # of their matrix products (float32; tf32 on CUDA only, when asked)
+    device: str = "auto"
+    precision: str = "float32"
+    # how the embedding was shared out: {"processes": N, "clips_per_process": [...]}
+    embedding: dict[str, Any] = field(default_factory=dict)
     # ids taken out of the reference (a file of ids, or a named list such as sao-musiccaps)
     exclude_reference: str | None = None
 

@@ -191,6 +191,21 @@ class MetricsOption(click.Option):
     help="reference ids to leave out: a file of ids, or sao-musiccaps (the 87 MusicCaps clips "
     "stable-audio-metrics could not download)",
 )
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    metavar="auto|cpu|cuda|cuda:N",
+    help="where the torch models (CLAP, EnCodec, PaSST, OpenL3, LEAF, musicnn, MuLan) and "
+    "KAD run; auto: a GPU when torch sees one",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["float32", "tf32"]),
+    default="float32",
+    show_default=True,
+    help="float32 (frames equal the CPU's to 1e-5) or tf32 on CUDA (faster; in the recipe)",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option(
     "--bootstrap",
@@ -233,6 +248,8 @@ def bench(
     openl3_channels: str,
     kl_collect: str,
     exclude_reference: str | None,
+    device: str,
+    precision: str,
     batch_size: int,
     bootstrap: int,
     seed: int,
@@ -288,12 +305,16 @@ def bench(
         vggish_protocol=vggish_protocol,
         kl_collect=kl_collect,
         exclude_reference=exclude_reference,
+        device=device,
+        precision=precision,
     )
     with warnings.catch_warnings():
         warnings.showwarning = lambda message, *_: click.echo(f"warning: {message}", err=True)
         result, report = clean_errors(
             lambda: bench_to_folder(reference, named, settings, out, cache_dir)
         )
+    if result is None:
+        return  # a rank other than 0 under torchrun: rank 0 writes and prints the report
     for note in result["notes"]:
         click.echo(f"note: {note}")
     for row in result["rows"]:

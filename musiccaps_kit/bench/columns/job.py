@@ -12,12 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from musiccaps_kit.bench import device
 from musiccaps_kit.bench.audio_paths import AudioPath
 from musiccaps_kit.bench.clips import ClipSet, Pairing
 from musiccaps_kit.bench.embedders import Embedder, make_embedder
 from musiccaps_kit.bench.embedding_cache import EmbeddingCache, embed_clips
 from musiccaps_kit.bench.joint import make_joint_model
 from musiccaps_kit.bench.settings import BenchSettings
+from musiccaps_kit.bench.sharding import PLACEHOLDER, Shard
 from musiccaps_kit.bootstrap import METHOD, bootstrap_interval
 from musiccaps_kit.timing import Timings
 
@@ -62,6 +64,8 @@ class Job:
     label: str
     captions: Mapping[str, str]
     timings: Timings = field(default_factory=Timings)
+    # a rank's share of the embedding under torchrun (bench.sharding), else None
+    shard: Shard | None = None
 
     @property
     def paired(self) -> bool:
@@ -77,13 +81,33 @@ class Job:
         return self.settings.embedder_options.get(model, {})
 
     def embed_set(
-        self, embedder: Embedder, clips: ClipSet, ids, label: str, path: AudioPath | None = None
+        self,
+        embedder: Embedder,
+        clips: ClipSet,
+        ids,
+        label: str,
+        path: AudioPath | None = None,
+        fit: Mapping[str, int] | None = None,
     ):
         """(Cached) frames by id: each clip decoded from its source and brought once,
-        straight to the embedder's rate, by ``path`` (default: the embedder's tool's)."""
+        straight to the embedder's rate, by ``path`` (default: the embedder's tool's), fitted
+        to ``fit[id]`` samples when given."""
         cache = EmbeddingCache(self.cache_dir, embedder)
         batch = self.settings.batch_size
-        return embed_clips(cache, clips, ids, embedder.rate, label, batch, self.timings, path)
+        if self.shard is None:
+            return embed_clips(
+                cache, clips, ids, embedder.rate, label, batch, self.timings, path, fit
+            )
+        share = self.shard.share(ids)
+        try:
+            frames = embed_clips(
+                cache, clips, share, embedder.rate, label, batch, self.timings, path, fit
+            )
+        except Exception as e:  # a real failure, not one of the placeholders': it stops the run
+            e.while_embedding = True
+            raise
+        self.shard.clips += len(share)
+        return {**{i: PLACEHOLDER for i in ids}, **frames}
 
     def audio_recipe(
         self,
@@ -115,6 +139,7 @@ class Job:
             **model.recipe(),
             "audio_path": self.path_summary(reference, system),
             "resampler": " and ".join(resamplers),
+            **device.recipe(),
         }
 
     @staticmethod

@@ -12,12 +12,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from musiccaps_kit.audio import fit_length
 from musiccaps_kit.bench import releases
 from musiccaps_kit.bench.audio_paths import AUDIOCRAFT, AUDIOCRAFT_GENERATED
 from musiccaps_kit.bench.columns.job import Job, MetricResult
 from musiccaps_kit.bench.embedders.passt import PasstPieces
-from musiccaps_kit.bench.embedding_cache import EmbeddingCache
 from musiccaps_kit.bench.metrics.kld import audiocraft_kl, softmax
 
 
@@ -33,21 +31,9 @@ def compute(name: str, job: Job) -> MetricResult:
     reference = job.reference_audio()
     ref = job.embed_set(model, reference, ids, "reference", AUDIOCRAFT)
     path = AUDIOCRAFT_GENERATED if settings.loudness else AUDIOCRAFT
-    cache = EmbeddingCache(job.cache_dir, model)
-    sys_logits: dict[str, np.ndarray] = {}
-    for start in range(0, len(ids), settings.batch_size):
-        chunk = ids[start : start + settings.batch_size]
-        with job.timings.phase("decode"):
-            # the system's clip cut or zero-padded to the reference clip's length
-            waves = [
-                fit_length(
-                    job.system.audio(i, model.rate, path),
-                    round(reference.shape(i, AUDIOCRAFT)["seconds"] * model.rate),
-                )
-                for i in chunk
-            ]
-        with job.timings.phase("embed"):
-            sys_logits.update(zip(chunk, cache.many(waves, model.rate), strict=True))
+    # the system's clip cut or zero-padded to the reference clip's length
+    lengths = {i: round(reference.shape(i, AUDIOCRAFT)["seconds"] * model.rate) for i in ids}
+    sys_logits = job.embed_set(model, job.system, ids, job.label, path, fit=lengths)
     with job.timings.phase("statistics"):
         pq, qp, pieces = {}, {}, {}
         for i in ids:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from musiccaps_kit.audio import resample
+from musiccaps_kit.bench import device
 from musiccaps_kit.bench.audio_paths import SOXR, AudioPath
 from musiccaps_kit.registry import Registry
 
@@ -73,7 +74,10 @@ class Embedder(ABC):
         return None
 
     def recipe(self) -> dict[str, Any]:
+        # a faster precision than float32 changes the frames: it keys the cache apart
+        faster = {} if device.precision() == "float32" else {"precision": device.precision()}
         return {
+            **faster,
             "embedder": self.name,
             "rate": self.rate,
             "audio_path": self.audio_path.name,

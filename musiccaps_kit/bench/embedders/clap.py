@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from musiccaps_kit.bench import device
 from musiccaps_kit.bench.audio_paths import AUDIOCRAFT, FADTK, SAO
 from musiccaps_kit.bench.embedders.base import Embedder, register
 from musiccaps_kit.bench.embedders.hf_models import resolve
@@ -113,8 +114,8 @@ class ClapTower:
             np.random.set_state(state)
         with torch.inference_mode():
             result = model.get_audio_features(
-                input_features=features["input_features"].float(),
-                is_longer=features.get("is_longer"),
+                input_features=_on_device(features["input_features"].float()),
+                is_longer=_on_device(features.get("is_longer")),
             )
         return _normalised(_pooled(result))[0]
 
@@ -125,7 +126,8 @@ class ClapTower:
             if self.file is not None:
                 model = load_laion_checkpoint(self.file)
             else:
-                model = ClapModel.from_pretrained(self.folder).eval()
+                model = ClapModel.from_pretrained(self.folder)
+            model = device.place(model)
             modes = {"truncation": "rand_trunc", "padding": "repeatpad"}
             if self.folder is not None and (self.folder / "preprocessor_config.json").is_file():
                 extractor = ClapFeatureExtractor.from_pretrained(self.folder, **modes)
@@ -158,8 +160,8 @@ class ClapTower:
             features = extractor(chunk, sampling_rate=RATE, return_tensors="pt")
             with torch.no_grad():
                 result = model.get_audio_features(
-                    input_features=features["input_features"].float(),
-                    is_longer=features.get("is_longer"),
+                    input_features=_on_device(features["input_features"].float()),
+                    is_longer=_on_device(features.get("is_longer")),
                 )
             out.append(_normalised(_pooled(result)))
         return np.concatenate(out)
@@ -180,7 +182,8 @@ class ClapTower:
         )
         with torch.no_grad():
             result = model.get_text_features(
-                input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
+                input_ids=_on_device(tokens["input_ids"]),
+                attention_mask=_on_device(tokens["attention_mask"]),
             )
         return _normalised(_pooled(result))
 
@@ -224,11 +227,15 @@ def _download_file(spec: str) -> Path:
         ) from None
 
 
+def _on_device(tensor):
+    return None if tensor is None else tensor.to(device.current())
+
+
 def _pooled(result) -> np.ndarray:
     """transformers returns the projected embedding itself or, since 5.x, an output whose
     ``pooler_output`` holds it."""
     tensor = getattr(result, "pooler_output", result)
-    return tensor.detach().float().numpy()
+    return tensor.detach().float().cpu().numpy()
 
 
 def _normalised(x: np.ndarray) -> np.ndarray:

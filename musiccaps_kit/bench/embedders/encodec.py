@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from musiccaps_kit.bench import device
 from musiccaps_kit.bench.audio_paths import FADTK
 from musiccaps_kit.bench.embedders.base import Embedder, register
 from musiccaps_kit.bench.embedders.hf_models import resolve
@@ -65,7 +66,7 @@ class Encodec(Embedder):
         if self._model is None:
             from transformers import EncodecModel
 
-            self._model = EncodecModel.from_pretrained(self.folder).eval()
+            self._model = device.place(EncodecModel.from_pretrained(self.folder))
         return self._model
 
     def embed(self, wave: np.ndarray) -> np.ndarray:
@@ -75,7 +76,8 @@ class Encodec(Embedder):
 
         cut = np.asarray(wave[: MAX_SECONDS * self.rate], dtype=np.float32)
         with torch.inference_mode():
-            frames = self.model.encoder(torch.from_numpy(cut)[None, None])[0].T.numpy()
+            encoded = self.model.encoder(device.to_device(cut[None, None]))
+        frames = encoded[0].T.float().cpu().numpy()
         if self.pooling == "kadtk":
             return kadtk_pooled(frames, len(cut), self.rate)
         return frames

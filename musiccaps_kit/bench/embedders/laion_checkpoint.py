@@ -183,5 +183,6 @@ def load_laion_checkpoint(path: str | Path):
                 f"{path}: {key} has shape {tuple(state[key].shape)}, expected {tuple(tensor.shape)}"
             )
     with torch.no_grad():
-        model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False)
+        tensors = {k: v for k, v in state.items() if k in expected and not k.endswith(COMPUTED)}
+        model.load_state_dict(tensors, strict=False)
     return model

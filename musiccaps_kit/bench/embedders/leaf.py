@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from musiccaps_kit.audio import windows
+from musiccaps_kit.bench import device
 from musiccaps_kit.bench.embedders.base import Embedder, register
 from musiccaps_kit.checksums import checksum_files
 
@@ -48,17 +49,18 @@ class LeafEmbedder(Embedder):
         import torch
 
         self.checkpoint = Path(checkpoint)
-        self.net, self.classes = load_checkpoint(self.checkpoint)
+        net, self.classes = load_checkpoint(self.checkpoint)
+        self.net = device.place(net)
         self.output, self.window_s, self.hop_s = output, window_s, hop_s
         self._torch = torch
         self._checksum = checksum_files([self.checkpoint])
 
     def embed(self, wave: np.ndarray) -> np.ndarray:
         size, hop = round(self.window_s * self.rate), round(self.hop_s * self.rate)
-        batch = self._torch.from_numpy(np.stack(windows(wave, size, hop)))
-        with self._torch.no_grad():
+        batch = device.to_device(np.stack(windows(wave, size, hop)))
+        with self._torch.inference_mode():
             features, logits = self.net(batch)
-        return (logits if self.output == "logits" else features).numpy()
+        return (logits if self.output == "logits" else features).cpu().numpy()
 
     def weights_checksum(self) -> str:
         return self._checksum

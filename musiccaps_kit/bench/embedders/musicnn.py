@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from musiccaps_kit.bench import device
 from musiccaps_kit.bench.embedders.base import Embedder, register
 from musiccaps_kit.checksums import checksum_files
 from musiccaps_kit.mel import mel_filterbank
@@ -148,6 +149,13 @@ def _network_class():
                 for i, _ in MID_END
             }
 
+        def to_device(self, device):
+            """The network's tensors (kept in dicts, not parameters) on ``device``."""
+            self.w = {k: v.to(device) for k, v in self.w.items()}
+            self.front = {i: tuple(t.to(device) for t in parts) for i, parts in self.front.items()}
+            self.mid = {i: t.to(device) for i, t in self.mid.items()}
+            return self
+
         def bn(self, x, i: int, channel_dim: int):
             name = _bn_name(i)
             shape = [1] * x.dim()
@@ -241,7 +249,8 @@ class Musicnn(Embedder):
         """The network, built on first use: a run whose embeddings are all cached reads the
         checksum of the weight files and never imports TensorFlow or torch."""
         if self._net is None:
-            self._net = _network_class()(read_checkpoint(self.folder)).eval()
+            net = _network_class()(read_checkpoint(self.folder)).eval()
+            self._net = net.to_device(device.current())
         return self._net
 
     def forward(self, waves: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -263,9 +272,10 @@ class Musicnn(Embedder):
             import torch
 
             with torch.no_grad():
-                outputs = [self.net(chunk) for chunk in torch.from_numpy(x).split(BATCH_PATCHES)]
-            penultimate = torch.cat([o[0] for o in outputs]).numpy()[:count]
-            logits = torch.cat([o[1] for o in outputs]).numpy()[:count]
+                chunks = device.to_device(x).split(BATCH_PATCHES)
+                outputs = [self.net(chunk) for chunk in chunks]
+            penultimate = torch.cat([o[0] for o in outputs]).cpu().numpy()[:count]
+            logits = torch.cat([o[1] for o in outputs]).cpu().numpy()[:count]
             ends = np.cumsum([len(p) for p in per_clip])
             for key, start, end in zip(todo, np.r_[0, ends[:-1]], ends, strict=True):
                 done[key] = (penultimate[start:end], logits[start:end])

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from musiccaps_kit.audio import RESAMPLER
+from musiccaps_kit.bench import device
 from musiccaps_kit.bench.audio_paths import SAO_OPENL3
 from musiccaps_kit.bench.embedders.base import Embedder, register
 from musiccaps_kit.bench.embedders.openl3_network import RATE, OpenL3WeightsError, load, windows
@@ -60,7 +61,7 @@ class OpenL3(Embedder):
     def net(self):
         """The network, read from the file on first use (a cached run never reads it)."""
         if self._net is None:
-            self._net = load(self.weights)
+            self._net = device.place(load(self.weights))
         return self._net
 
     def batch(self, waves: Sequence[np.ndarray], rate: int) -> list[np.ndarray]:
@@ -92,10 +93,8 @@ class OpenL3(Embedder):
         out = []
         with torch.inference_mode():
             for start in range(0, len(frames), WINDOWS_PER_PASS):
-                chunk = torch.from_numpy(
-                    np.ascontiguousarray(frames[start : start + WINDOWS_PER_PASS])
-                )
-                out.append(self.net(chunk).numpy())
+                chunk = device.to_device(frames[start : start + WINDOWS_PER_PASS])
+                out.append(self.net(chunk).float().cpu().numpy())
         return np.concatenate(out)
 
     def weights_checksum(self) -> str:

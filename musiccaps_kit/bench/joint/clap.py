@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from musiccaps_kit.audio import windows
+from musiccaps_kit.bench import device
 from musiccaps_kit.bench.embedders.base import Embedder
 from musiccaps_kit.bench.joint.base import JointModel, register_joint
 from musiccaps_kit.checksums import checksum_files
@@ -79,7 +80,8 @@ class ClapJoint(JointModel):
         except ImportError as e:
             raise ModuleNotFoundError(f"{INSTALL} ({e})") from None
         fusion = fusion in (True, "true", "1", "yes")
-        self.module = laion_clap.CLAP_Module(enable_fusion=fusion, amodel=amodel, device="cpu")
+        where = str(device.current())
+        self.module = laion_clap.CLAP_Module(enable_fusion=fusion, amodel=amodel, device=where)
         self.module.load_ckpt(str(path), verbose=False)
         settings = {"checkpoint": str(path), "amodel": amodel, "fusion": fusion}
         self.audio = ClapAudio(self.module, settings, checksum_files([path]))

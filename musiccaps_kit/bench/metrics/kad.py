@@ -15,7 +15,9 @@ sample-size bias and no Gaussian assumption, and it can be slightly negative.
 kadtk holds the full (m + n)^2 matrices; here sets larger than ``BLOCK`` frames are summed
 block by block, and the median of more than ``BLOCK`` frames' distances is found exactly in
 two passes over blocks (a histogram, then the one bin that holds it), so memory stays at
-a few blocks whatever the set size.
+a few blocks whatever the set size. Everything runs in torch on the bench's device
+(``bench.device``: a GPU when chosen), with the same blocks and float32 arithmetic as on the
+CPU; only the sums come back to the host.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from musiccaps_kit.bench import device
 from musiccaps_kit.bench.metrics.extrapolation import Extrapolation, extrapolate
 from musiccaps_kit.bootstrap import bootstrap_interval
 
@@ -40,7 +43,7 @@ def _torch():
 
 def _tensor(frames, precision):
     torch = _torch()
-    x = torch.as_tensor(np.asarray(frames, dtype=np.float32))
+    x = torch.as_tensor(np.asarray(frames, dtype=np.float32), device=device.current())
     if x.ndim != 2 or len(x) < 2:
         raise ValueError(f"KAD needs [frames, dims] with at least 2 frames, got {tuple(x.shape)}")
     if not torch.isfinite(x).all():
@@ -78,7 +81,8 @@ def median_pairwise_distance(frames, block: int = BLOCK, seed: int = 0) -> float
     sq = _square_norms(y)
     rng = np.random.default_rng(seed)
     i, j = rng.integers(0, n, (2, 200_000))
-    i, j = i[i != j], j[i != j]
+    keep = i != j
+    i, j = (torch.as_tensor(v[keep], device=y.device) for v in (i, j))
     sample = (
         torch.cat(  # in chunks: 200,000 difference vectors at once would be 400 MB
             [
@@ -236,33 +240,36 @@ class ClipKernelSums:
     def __init__(self, left: Sequence[np.ndarray], right: Sequence[np.ndarray] | None, gamma):
         torch = _torch()
         self.gamma = gamma
-        a = torch.as_tensor(np.concatenate(left), dtype=torch.float32)
+        on = device.current()
+        a = torch.as_tensor(np.concatenate(left), dtype=torch.float32, device=on)
         self.left_sizes = np.array([len(f) for f in left])
         owner_a = self._owners(self.left_sizes)
         if right is None:
             b, owner_b, self.right_sizes = a, owner_a, self.left_sizes
         else:
-            b = torch.as_tensor(np.concatenate(right), dtype=torch.float32)
+            b = torch.as_tensor(np.concatenate(right), dtype=torch.float32, device=on)
             self.right_sizes = np.array([len(f) for f in right])
             owner_b = self._owners(self.right_sizes)
-        sums = torch.zeros(len(self.left_sizes), len(self.right_sizes), dtype=torch.float64)
-        diagonal = torch.zeros(len(self.left_sizes), dtype=torch.float64)
+        sums = torch.zeros(
+            len(self.left_sizes), len(self.right_sizes), dtype=torch.float64, device=on
+        )
+        diagonal = torch.zeros(len(self.left_sizes), dtype=torch.float64, device=on)
         sq_a, sq_b = _square_norms(a), _square_norms(b)
         for s0, s1 in _blocks(len(a), BLOCK):
             for t0, t1 in _blocks(len(b), BLOCK):
                 k = _kernel_block(a[s0:s1], b[t0:t1], sq_a[s0:s1], sq_b[t0:t1], gamma).double()
                 # the block's kernel summed by (left clip, right clip): rows, then columns
-                rows = torch.zeros(len(sums), t1 - t0, dtype=torch.float64)
+                rows = torch.zeros(len(sums), t1 - t0, dtype=torch.float64, device=on)
                 rows.index_add_(0, owner_a[s0:s1], k)
                 sums.index_add_(1, owner_b[t0:t1], rows)
                 if right is None and s0 == t0:
                     diagonal.index_add_(0, owner_a[s0:s1], k.diagonal())
-        self.within, self.diagonal = sums.numpy(), diagonal.numpy()
+        self.within, self.diagonal = sums.cpu().numpy(), diagonal.cpu().numpy()
 
     @staticmethod
     def _owners(sizes: np.ndarray):
         """Each frame's clip index."""
-        return _torch().as_tensor(np.repeat(np.arange(len(sizes)), sizes))
+        return _torch().as_tensor(np.repeat(np.arange(len(sizes)), sizes), device=device.current())
 
     def mean_off_diagonal(self, counts: np.ndarray) -> float:
         """The mean of k over distinct frame pairs of one weighted set."""
