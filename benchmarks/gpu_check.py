@@ -21,6 +21,17 @@ speed does not depend on what is learnt. It imports no TensorFlow, Beam, soundfi
 or record reader, so it runs from the source tree on a machine with only torch and numpy.
 ``--device cpu --steps 2`` runs it anywhere (the tests do).
 
+``--bench`` measures the bench's embedders instead (``mck bench`` on a GPU): PaSST-S,
+OpenL3 mel256 (two channels of 20 windows per clip, as stable-audio-metrics runs it), and,
+where transformers is installed, CLAP HTSAT-base (fadtk's 10 windows per clip) and EnCodec
+24 kHz, each at full size with random weights on synthetic 10 s clips, float32 with TF32
+off as ``mck bench`` runs them: the largest batch (of 8 to 256 clips) that fits, the
+real-time factor, the FLOPs of one clip (FlopCounterMode) and the fraction of the device's
+float32 peak (``--peak-tflops-fp32``, 67: an H100's or H200's, without tensor cores) it
+reaches. Under five minutes on one GPU::
+
+    PYTHONPATH=. python -m benchmarks.gpu_check --bench
+
 To train on real music instead, decode a clip folder (``manifest.csv`` + ``clips/``, as
 ``../shared/realmusic``) where the audio stack is, carry the file, and name it::
 
@@ -344,6 +355,98 @@ def _line(r: dict, kind: str) -> str:
     )
 
 
+BENCH_SECONDS = 10.0
+
+
+def bench_models(names: list[str]) -> dict:
+    """Full-size random embedder networks: name -> (module, inputs of n windows, windows per
+    10 s clip)."""
+    from musiccaps_kit.bench.embedders import openl3_network, passt_network
+
+    models = {}
+    if "passt" in names:
+        net = passt_network.build(passt_network.PasstConfig())
+        models["PaSST-S 10 s"] = (net, lambda n: (torch.randn(n, 320_000) * 0.1,), 1)
+    if "openl3" in names:
+        net = openl3_network.build()
+        models["OpenL3 mel256 (2 channels)"] = (net, lambda n: (torch.randn(n, 48_000) * 0.1,), 40)
+    try:
+        from transformers import ClapConfig, ClapModel, EncodecConfig, EncodecModel
+    except ImportError:
+        return models
+    if "clap" in names:
+        audio = {"patch_embeds_hidden_size": 128, "depths": [2, 2, 12, 2], "hidden_size": 1024}
+        clap = ClapModel(ClapConfig(audio_config=audio, text_config={})).eval()
+        models["CLAP HTSAT-base (fad_clap)"] = (
+            clap.audio_model, lambda n: (torch.randn(n, 1, 1001, 64),), 10
+        )  # fmt: skip
+    if "encodec" in names:
+        from torch.nn.utils import parametrize
+
+        encoder = EncodecModel(EncodecConfig()).eval().encoder
+        for module in encoder.modules():  # weight norm folded in: the same forward, countable
+            for parameter in list(getattr(module, "parametrizations", {})):
+                parametrize.remove_parametrizations(module, parameter, leave_parametrized=True)
+        models["EnCodec 24 kHz encoder"] = (
+            encoder,
+            lambda n: (torch.randn(n, 1, 240_000) * 0.1,),
+            1,
+        )
+    return models
+
+
+def bench_embedders(device: torch.device, names: list[str], peak_tflops: float) -> list[dict]:
+    """Per embedder: batch, real-time factor, FLOPs per clip, fraction of float32 peak. On a
+    GPU the largest batch of 8 to 256 clips that fits, timed over 5 s after a warm-up; on a
+    CPU one clip, one pass."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    gpu = device.type == "cuda"
+    out = []
+    for name, (module, make, windows) in bench_models(names).items():
+        module = module.to(device).eval()
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            module(*(x.to(device) for x in make(1)))
+        flops = counter.get_total_flops() * windows  # one window counted, the clip's scaled
+        clips, chosen = 8 if gpu else 1, None
+        while clips <= (256 if gpu else 1):
+            try:
+                inputs = tuple(x.to(device) for x in make(clips * windows))
+                if gpu:
+                    with torch.inference_mode():
+                        module(*inputs)  # warm-up, and the memory check
+                chosen = (clips, inputs)
+                clips *= 2
+            except torch.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                break
+        clips, inputs = chosen
+        _sync(device)
+        start, rounds = time.perf_counter(), 0
+        while rounds < (3 if gpu else 1) or (gpu and time.perf_counter() - start < 5):
+            with torch.inference_mode():
+                module(*inputs)
+            _sync(device)
+            rounds += 1
+        seconds = (time.perf_counter() - start) / rounds
+        r = {
+            "model": name,
+            "batch": clips,
+            "windows_per_clip": windows,
+            "real_time": clips * BENCH_SECONDS / seconds,
+            "flops_per_clip": flops,
+            "peak_fraction": flops * clips / seconds / (peak_tflops * 1e12) if gpu else None,
+        }
+        out.append(r)
+        peak = f"{r['peak_fraction']:.0%} of float32 peak" if gpu else "CPU"
+        print(f"{name:30s} batch {clips:3d}: {r['real_time']:9.1f}x real time, "
+              f"{flops / 1e9:7.1f} GFLOP per 10 s clip, {peak}")  # fmt: skip
+        module.cpu()
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.gpu_check", description=__doc__.splitlines()[0]
@@ -368,7 +471,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--write-clips", type=Path, help="decode --audio into this file, exit")
     parser.add_argument("--audio", type=Path, help="a clip folder with manifest.csv")
     parser.add_argument("--limit", type=int, default=80, help="clips --write-clips keeps")
+    parser.add_argument("--bench", action="store_true", help="measure the bench's embedders")
+    parser.add_argument("--bench-models", default="passt,openl3,clap,encodec")
+    parser.add_argument("--peak-tflops-fp32", type=float, default=67.0)
     args = parser.parse_args(argv)
+    if args.bench:
+        device = torch.device(args.device)
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+        print(f"device: {name}, torch {torch.__version__}: the bench's embedders, float32")
+        report = {
+            "device": name,
+            "embedders": bench_embedders(
+                device, args.bench_models.split(","), args.peak_tflops_fp32
+            ),
+        }
+        print(json.dumps(report))
+        return report
     if args.write_clips:
         if not args.audio:
             parser.error("--write-clips needs --audio FOLDER")

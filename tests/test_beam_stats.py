@@ -93,3 +93,22 @@ def test_merging_is_order_free_and_refuses_mixed_recipes(sets, beam_ref, tmp_pat
     out = CliRunner().invoke(main, ["fad", str(root / "stats-ref"), str(other)])
     assert out.exit_code != 0 and "different embedder recipes" in out.output
     assert fad(merged, merged) == pytest.approx(0, abs=1e-9)
+
+
+def test_a_bench_reads_what_the_beam_pipeline_embedded(sets, beam_ref, monkeypatch):
+    """Workers of `mck stats` (a Beam cluster) fill the cache the bench reads: the bench
+    then embeds nothing."""
+    from musiccaps_kit.bench.columns.job import cached_model
+    from musiccaps_kit.bench.embedders.musicnn import Musicnn
+
+    root, ref, noisy = sets
+    run(noisy, "musicnn", root / "stats-noisy", root / "cache-beam", batch_size=3)
+    cached_model.cache_clear()
+
+    def refuse(self, waves):
+        raise AssertionError("the bench embedded a clip the pipeline had embedded")
+
+    monkeypatch.setattr(Musicnn, "embed_many", refuse)
+    settings = BenchSettings(metrics=("fad_musicnn",), bootstrap_rounds=10)
+    result = run_bench(ref, {"noisy": noisy}, settings, root / "cache-beam")
+    assert result["rows"][0]["results"]["fad_musicnn"].n == 10

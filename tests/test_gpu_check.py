@@ -52,3 +52,34 @@ def test_real_clips_travel_as_one_file_and_come_back_at_each_rate(tmp_path, real
         assert 0.01 < float(np.sqrt(np.mean(high**2))) < 1  # real music, not silence
         # the same audio at both rates: equal loudness after polyphase resampling
         assert np.sqrt(np.mean(low**2)) == pytest.approx(np.sqrt(np.mean(high**2)), rel=0.05)
+
+
+def test_the_bench_check_runs_on_cpu_without_the_data_stack(tmp_path):
+    for name in ABSENT:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(f"raise ImportError('no {name} here')\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.gpu_check",
+            "--device",
+            "cpu",
+            "--bench",
+            "--bench-models",
+            "passt,openl3",
+        ],  # fmt: skip
+        cwd=REPO,
+        env={"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    models = {m["model"]: m for m in report["embedders"]}
+    assert set(models) == {"PaSST-S 10 s", "OpenL3 mel256 (2 channels)"}
+    for m in models.values():
+        assert m["real_time"] > 0 and m["flops_per_clip"] > 1e9 and m["peak_fraction"] is None
+    # OpenL3 at full size: about 20 GFLOP a window, 40 windows per stereo 10 s clip
+    assert 500e9 < models["OpenL3 mel256 (2 channels)"]["flops_per_clip"] < 1500e9
