@@ -70,17 +70,31 @@ class Encodec(Embedder):
         return self._model
 
     def embed(self, wave: np.ndarray) -> np.ndarray:
-        """One clip per forward pass: batched convolutions round differently with the batch
-        size, and a clip's frames must not depend on the clips beside it."""
+        return self.embed_many([wave])[0]
+
+    def embed_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """On the CPU one clip per forward pass (batched convolutions round differently with
+        the batch size, and a clip's frames must not depend on the clips beside it); on a GPU
+        clips of one length go through together."""
         import torch
 
-        cut = np.asarray(wave[: MAX_SECONDS * self.rate], dtype=np.float32)
-        with torch.inference_mode():
-            encoded = self.model.encoder(device.to_device(cut[None, None]))
-        frames = encoded[0].T.float().cpu().numpy()
-        if self.pooling == "kadtk":
-            return kadtk_pooled(frames, len(cut), self.rate)
-        return frames
+        cuts = [np.asarray(w[: MAX_SECONDS * self.rate], dtype=np.float32) for w in waves]
+        groups: dict[int, list[int]] = {}
+        for i, cut in enumerate(cuts):
+            groups.setdefault(len(cut) if device.current().type == "cuda" else -1 - i, []).append(i)
+        out: dict[int, np.ndarray] = {}
+        for members in groups.values():
+            batch = device.to_device(np.stack([cuts[i] for i in members])[:, None])
+            with torch.inference_mode():
+                encoded = self.model.encoder(batch).float().cpu().numpy()
+            for k, i in enumerate(members):
+                frames = encoded[k].T
+                out[i] = (
+                    kadtk_pooled(frames, len(cuts[i]), self.rate)
+                    if self.pooling == "kadtk"
+                    else frames
+                )
+        return [out[i] for i in range(len(cuts))]
 
     def weights_checksum(self) -> str:
         return self._checksum

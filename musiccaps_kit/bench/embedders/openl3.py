@@ -67,6 +67,8 @@ class OpenL3(Embedder):
     def batch(self, waves: Sequence[np.ndarray], rate: int) -> list[np.ndarray]:
         """Embed ``[channels, samples]`` (or mono) clips; clips at another rate than the
         evaluation rate are resampled to it with soxr HQ first, as the tool does."""
+        if not waves:
+            return []
         ready = []
         for wave in waves:
             wave = np.atleast_2d(np.asarray(wave, dtype=np.float32))
@@ -76,26 +78,54 @@ class OpenL3(Embedder):
         return [self._checked(frames) for frames in self.embed_many(ready)]
 
     def embed(self, wave: np.ndarray) -> np.ndarray:
-        wave = np.atleast_2d(wave)
-        if self.channels == 1:
-            return self.openl3(wave.mean(axis=0, dtype=np.float32))
-        left, right = wave[0], wave[1] if len(wave) > 1 else wave[0]
-        embedded = self.openl3(left)
-        return np.concatenate([embedded, embedded if right is left else self.openl3(right)], 1)
+        return self.embed_many([wave])[0]
+
+    def embed_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """Each clip's channels as the tool embeds them: ``[windows, 512 x channels]``."""
+        parts = []
+        for wave in waves:
+            wave = np.atleast_2d(wave)
+            if self.channels == 1:
+                parts.append([wave.mean(axis=0, dtype=np.float32)])
+            else:  # a mono file's one channel, embedded once and used twice
+                parts.append([wave[0], wave[1]] if len(wave) > 1 else [wave[0]])
+        embedded = self.openl3_many([channel for channels in parts for channel in channels])
+        out, start = [], 0
+        for channels in parts:
+            mine = embedded[start : start + len(channels)]
+            start += len(channels)
+            if self.channels == 2 and len(mine) == 1:
+                mine = mine * 2
+            out.append(np.concatenate(mine, axis=1))
+        return out
 
     def openl3(self, channel: np.ndarray) -> np.ndarray:
         """``openl3.get_audio_embedding(channel, rate, hop_size=0.5)`` for a mono channel:
         ``[windows, 512]``."""
+        return self.openl3_many([channel])[0]
+
+    def openl3_many(self, channels: list[np.ndarray]) -> list[np.ndarray]:
+        """``openl3_many`` of several channels: on the CPU ``WINDOWS_PER_PASS`` windows of
+        one channel per pass; on a GPU the windows of every channel together."""
         import torch
 
-        at48k = resampy_kaiser_best(np.asarray(channel, dtype=np.float32), self.rate, RATE)
-        frames = windows(at48k, HOP_SECONDS)
-        out = []
+        frames = [
+            windows(
+                resampy_kaiser_best(np.asarray(c, dtype=np.float32), self.rate, RATE), HOP_SECONDS
+            )
+            for c in channels
+        ]
+        per_pass = WINDOWS_PER_PASS * (8 if device.current().type == "cuda" else 1)
+        groups = [np.concatenate(frames)] if device.current().type == "cuda" else frames
+        results = []
         with torch.inference_mode():
-            for start in range(0, len(frames), WINDOWS_PER_PASS):
-                chunk = device.to_device(frames[start : start + WINDOWS_PER_PASS])
-                out.append(self.net(chunk).float().cpu().numpy())
-        return np.concatenate(out)
+            for group in groups:
+                for start in range(0, len(group), per_pass):
+                    chunk = device.to_device(group[start : start + per_pass])
+                    results.append(self.net(chunk).float().cpu().numpy())
+        flat = np.concatenate(results)
+        ends = np.cumsum([len(f) for f in frames])
+        return [flat[s:e] for s, e in zip(np.r_[0, ends[:-1]], ends, strict=True)]
 
     def weights_checksum(self) -> str:
         return self._checksum
