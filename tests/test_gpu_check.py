@@ -15,13 +15,14 @@ REPO = Path(__file__).resolve().parents[1]
 ABSENT = ("tensorflow", "tensorflow_hub", "apache_beam", "soundfile", "soxr", "google_crc32c")
 
 
-def test_the_gpu_check_runs_on_cpu_without_the_data_stack(tmp_path):
-    for name in ABSENT:  # importing any of these fails, as on the GPU machine
+def run_gpu_check(tmp_path: Path, *args: str) -> dict:
+    """``python -m benchmarks.gpu_check ARGS`` from the source tree with the data stack made
+    unimportable (as on the GPU machine); its last line of output, as JSON."""
+    for name in ABSENT:  # importing any of these fails
         (tmp_path / name).mkdir()
         (tmp_path / name / "__init__.py").write_text(f"raise ImportError('no {name} here')\n")
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.gpu_check", "--device", "cpu", "--steps", "2"]
-        + ["--preset", "tiny", "--tokens", "16"],
+        [sys.executable, "-m", "benchmarks.gpu_check", "--device", "cpu", *args],
         cwd=REPO,
         env={"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin"},
         capture_output=True,
@@ -29,7 +30,11 @@ def test_the_gpu_check_runs_on_cpu_without_the_data_stack(tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_gpu_check_runs_on_cpu_without_the_data_stack(tmp_path):
+    report = run_gpu_check(tmp_path, "--steps", "2", "--preset", "tiny", "--tokens", "16")
     assert [m["model"] for m in report["models"]] == ["codec", "semantic", "mulan", "stages"]
     for m in report["models"]:
         assert m["step_s"] > 0 and m["flops_per_step"] > 0 and m["mfu"] is None
@@ -55,28 +60,7 @@ def test_real_clips_travel_as_one_file_and_come_back_at_each_rate(tmp_path, real
 
 
 def test_the_bench_check_runs_on_cpu_without_the_data_stack(tmp_path):
-    for name in ABSENT:
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "__init__.py").write_text(f"raise ImportError('no {name} here')\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.gpu_check",
-            "--device",
-            "cpu",
-            "--bench",
-            "--bench-models",
-            "passt,openl3",
-        ],  # fmt: skip
-        cwd=REPO,
-        env={"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_gpu_check(tmp_path, "--bench", "--bench-models", "passt,openl3")
     models = {m["model"]: m for m in report["embedders"]}
     assert set(models) == {"PaSST-S 10 s", "OpenL3 mel256 (2 channels)"}
     for m in models.values():

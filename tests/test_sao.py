@@ -420,7 +420,11 @@ def test_bench_sao_on_real_clips(weights, passt10, fusion_clap, clips, tmp_path)
             "--openl3-weights", str(path), "--passt-checkpoint", str(passt10[0]),
             "--clap-model", str(pt), "--clap-tokenizer", str(folder), "--captions", str(captions),
             "--bootstrap", "10", "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
-    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "board")])
+
+    def bench(out: str, *more: str):
+        return CliRunner().invoke(main, [*args, *more, "--out", str(tmp_path / out)])
+
+    result = bench("board")
     assert result.exit_code == 0, result.output
     board = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
     assert board["metrics"] == ["fd_openl3", "kld_passt_sao", "clap_score_sao"]
@@ -442,54 +446,21 @@ def test_bench_sao_on_real_clips(weights, passt10, fusion_clap, clips, tmp_path)
             24000, 44100), 44100) for i in sorted(ids)])  # fmt: skip
     stats = tmp_path / "mine__channels2__44100__openl3music__openl3hopsize0.5__batch4.npz"
     np.savez(stats, mu_ref=frames.mean(0), sigma_ref=np.cov(frames, rowvar=False))
-    again = CliRunner().invoke(
-        main,
-        [
-            *args,
-            "--metrics",
-            "fd_openl3",
-            "--reference-stats",
-            str(stats),
-            "--out",
-            str(tmp_path / "stats"),
-        ],  # fmt: skip
-    )
+    again = bench("stats", "--metrics", "fd_openl3", "--reference-stats", str(stats))
     assert again.exit_code == 0, again.output
     from_stats = json.loads((tmp_path / "stats" / "leaderboard.json").read_text())
     assert from_stats["rows"][0]["metrics"]["fd_openl3"]["value"] == pytest.approx(
         fd["value"], rel=1e-5
     )
     np.savez(tmp_path / "wrong.npz", mu_ref=np.zeros(6144), sigma_ref=np.eye(6144)[:2])
-    bad = CliRunner().invoke(
-        main,
-        [
-            *args,
-            "--metrics",
-            "fd_openl3",
-            "--reference-stats",
-            str(tmp_path / "wrong.npz"),
-            "--out",
-            str(tmp_path / "bad"),
-        ],  # fmt: skip
-    )
+    bad = bench("bad", "--metrics", "fd_openl3", "--reference-stats", str(tmp_path / "wrong.npz"))
     assert (
         bad.exit_code == 1 and "6144-d embeddings" in bad.output and "Traceback" not in bad.output
     )
     # a named exclusion takes ids out of the reference
     excluded = tmp_path / "ids.txt"
     excluded.write_text(f"# not downloaded\n{ids[0]}\n")
-    fewer = CliRunner().invoke(
-        main,
-        [
-            *args,
-            "--metrics",
-            "kld_passt_sao",
-            "--exclude-reference",
-            str(excluded),
-            "--out",
-            str(tmp_path / "fewer"),
-        ],  # fmt: skip
-    )
+    fewer = bench("fewer", "--metrics", "kld_passt_sao", "--exclude-reference", str(excluded))
     assert fewer.exit_code == 0, fewer.output
     fewer_board = json.loads((tmp_path / "fewer" / "leaderboard.json").read_text())
     assert fewer_board["rows"][0]["metrics"]["kld_passt_sao"]["n"] == len(ids) - 1

@@ -6,12 +6,15 @@ padding). The system's audio takes MusicGen's evaluation path: loudness-normalis
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
+
+import numpy as np
 
 from musiccaps_kit.bench import releases
 from musiccaps_kit.bench.audio_paths import AUDIOCRAFT, AUDIOCRAFT_GENERATED
 from musiccaps_kit.bench.columns.job import Job, MetricResult, mean_with_interval
-from musiccaps_kit.bench.embedders.clap import ClapClips
+from musiccaps_kit.bench.embedders.clap import ClapClips, ClapTower
 from musiccaps_kit.bench.embedding_cache import cached_text_embeddings
 
 
@@ -20,17 +23,25 @@ def clap_clips(options: tuple) -> ClapClips:
     return ClapClips(**dict(options))
 
 
+def caption_cosines(
+    job: Job, tower: ClapTower, ids: Sequence[str], frames: Mapping[str, np.ndarray]
+) -> dict[str, float]:
+    """Per id, the cosine of its caption's CLAP text embedding (cached by the tower's
+    recipe) and its clip's (already unit-norm) audio embedding."""
+    with job.timings.phase("embed"):
+        text_recipe = {**tower.recipe(), "weights_sha256": tower.checksum}
+        captions = [job.captions[i] for i in ids]
+        text = cached_text_embeddings(job.cache_dir, text_recipe, captions, tower.text)
+    return {i: float(frames[i][0] @ t) for i, t in zip(ids, text, strict=True)}
+
+
 def compute(name: str, job: Job) -> MetricResult:
     settings = job.settings
     audio = clap_clips(tuple(sorted(job.options(name).items())))
     ids = job.captioned_ids("clap_score")
     path = AUDIOCRAFT_GENERATED if settings.loudness else AUDIOCRAFT
     frames = job.embed_set(audio, job.system, ids, job.label, path)
-    with job.timings.phase("embed"):
-        text_recipe = {**audio.tower.recipe(), "weights_sha256": audio.tower.checksum}
-        captions = [job.captions[i] for i in ids]
-        text = cached_text_embeddings(job.cache_dir, text_recipe, captions, audio.tower.text)
-    per_id = {i: float(frames[i][0] @ t) for i, t in zip(ids, text, strict=True)}
+    per_id = caption_cosines(job, audio.tower, ids, frames)
     value, ci = mean_with_interval(per_id, job)
     unmet = None if settings.loudness else "without MusicGen's loudness step (--no-loudness)"
     claim = releases.claim(

@@ -9,9 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 from musiccaps_kit.bench import releases
+from musiccaps_kit.bench.columns.clap_score import caption_cosines
 from musiccaps_kit.bench.columns.job import Job, MetricResult, mean_with_interval
 from musiccaps_kit.bench.embedders.clap import ClapSao
-from musiccaps_kit.bench.embedding_cache import cached_text_embeddings
 
 
 @lru_cache(maxsize=4)
@@ -24,11 +24,7 @@ def compute(name: str, job: Job) -> MetricResult:
     audio = clap_sao(tuple(sorted({**job.options("clap-sao"), "seed": settings.seed}.items())))
     ids = job.captioned_ids("clap_score_sao", paired=False)
     frames = job.embed_set(audio, job.system, ids, job.label)
-    with job.timings.phase("embed"):
-        text_recipe = {**audio.tower.recipe(), "weights_sha256": audio.tower.checksum}
-        captions = [job.captions[i] for i in ids]
-        text = cached_text_embeddings(job.cache_dir, text_recipe, captions, audio.tower.text)
-    per_id = {i: float(frames[i][0] @ t) for i, t in zip(ids, text, strict=True)}
+    per_id = caption_cosines(job, audio.tower, ids, frames)
     value, ci = mean_with_interval(per_id, job)
     claim = releases.claim(
         "as stable-audio-metrics (Stable Audio Open's CLAP score)", ("StableAudio",),
