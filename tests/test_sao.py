@@ -247,6 +247,18 @@ def sao_windows_written_out(audio):
     return out
 
 
+def tool_probabilities(net, path):
+    """passt_kld's probabilities of one file, as the tool computes them."""
+    import librosa
+    import torch.nn.functional as F
+
+    audio, _ = librosa.load(path, sr=32000, mono=True)  # the tool's load (soxr HQ)
+    audio = audio * np.float32(10 ** (-1 / 20) / np.max(np.abs(audio)))  # pyloudnorm peak
+    with torch.no_grad():
+        logits = [net(torch.from_numpy(w)[None])[0][0] for w in sao_windows_written_out(audio)]
+    return F.softmax(torch.stack(logits).mean(0), dim=0)
+
+
 def test_the_windows_are_the_tools(clips, passt10):
     x = soxr.resample(clips[1][0], 24000, 32000)
     long = np.tile(x, 3)[: int(20.5 * 32000)]
@@ -283,21 +295,11 @@ def test_kld_passt_sao_is_the_tools_kl_and_reads_its_pickles(clips, passt10, tmp
     result = run_bench(ref, {"sys": system}, settings, tmp_path / "cache")["rows"][0]
     kl = result["results"]["kld_passt_sao"]
     net = P.load(passt10[0])
-
-    def probabilities(path):
-        import librosa
-
-        audio, _ = librosa.load(path, sr=32000, mono=True)  # the tool's load (soxr HQ)
-        audio = audio * np.float32(10 ** (-1 / 20) / np.max(np.abs(audio)))  # pyloudnorm peak
-        with torch.no_grad():
-            logits = [net(torch.from_numpy(w)[None])[0][0] for w in sao_windows_written_out(audio)]
-        return F.softmax(torch.stack(logits).mean(0), dim=0)
-
     expected, tool_pickle = {}, {}
     for clip_id in ids:
         p_ref, p_sys = (
-            probabilities(ref / f"{clip_id}.wav"),
-            probabilities(system / f"{clip_id}.wav"),
+            tool_probabilities(net, ref / f"{clip_id}.wav"),
+            tool_probabilities(net, system / f"{clip_id}.wav"),
         )
         tool_pickle[clip_id] = p_ref
         expected[clip_id] = float(F.kl_div((p_ref + 1e-6).log(), p_sys, reduction="sum"))
@@ -332,6 +334,37 @@ def test_a_hostile_pickle_is_refused_never_run(tmp_path, realmusic):
     shared = realmusic.parent / "data" / "stable-audio-metrics" / SHARED_PKL
     probs = read_probabilities(shared)  # the tool's own SDD no-singing file
     assert len(probs) == 586 and all(abs(p.sum() - 1) < 1e-5 for p in probs.values())
+
+
+def test_the_tools_sdd_pickle_as_the_reference(clips, passt10, realmusic, tmp_path):
+    """The tool's no-audio SDD example: its reference probabilities (computed by the tool with
+    the released PaSST on the real SDD audio) against generated files named by caption id."""
+    import torch.nn.functional as F
+
+    shared = realmusic.parent / "data" / "stable-audio-metrics" / SHARED_PKL
+    p_ref = read_probabilities(shared)
+    caption_ids = sorted(p_ref)[:3]
+    ids, waves = clips
+    system = tmp_path / "generated"
+    system.mkdir()
+    for caption_id, wave in zip(caption_ids, waves, strict=False):
+        sf.write(system / f"{caption_id}.wav", wave, 24000, subtype="FLOAT")
+    sf.write(system / "not-a-caption.wav", waves[-1], 24000, subtype="FLOAT")
+    args = ["bench", "--reference", str(shared), "--system", f"gen={system}", "--metrics",
+            "kld_passt_sao", "--passt-checkpoint", str(passt10[0]), "--bootstrap", "10",
+            "--out", str(tmp_path / "board")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    row = json.loads((tmp_path / "board" / "leaderboard.json").read_text())["rows"][0]
+    assert row["n_common"] == 3 and row["extra_ids"] == ["not-a-caption"]
+    kl = row["metrics"]["kld_passt_sao"]
+    net = P.load(passt10[0])
+    expected = []
+    for caption_id in caption_ids:
+        p_sys = tool_probabilities(net, system / f"{caption_id}.wav")
+        p = torch.from_numpy(p_ref[caption_id])
+        expected.append(float(F.kl_div((p + 1e-6).log(), p_sys, reduction="sum")))
+    assert kl["n"] == 3 and kl["value"] == pytest.approx(np.mean(expected), rel=1e-4)
 
 
 # --- CLAP score with fusion -------------------------------------------------------------
