@@ -54,16 +54,16 @@ def values(out: Path) -> dict[str, float]:
     return {m: v["value"] for m, v in board["rows"][0]["metrics"].items()}
 
 
-def test_the_device_option(sets, tmp_path, monkeypatch):
+def test_the_device_option(sets, alone, tmp_path, monkeypatch):
+    auto, cache = alone["noisy"]  # --device auto, the default
     result = CliRunner().invoke(
-        main, bench_args(sets, "noisy", tmp_path / "cpu", tmp_path / "c", "--device", "cpu")
+        main, bench_args(sets, "noisy", tmp_path / "cpu", cache, "--device", "cpu")
     )
     assert result.exit_code == 0, result.output
     board = json.loads((tmp_path / "cpu" / "leaderboard.json").read_text())
     recipe = board["rows"][0]["metrics"]["fad_musicnn"]["recipe"]
     assert recipe["device"] == "cpu" and recipe["precision"] == "float32"
-    auto = CliRunner().invoke(main, bench_args(sets, "noisy", tmp_path / "auto", tmp_path / "c"))
-    assert auto.exit_code == 0 and values(tmp_path / "auto") == values(tmp_path / "cpu")
+    assert values(tmp_path / "cpu") == auto  # float32 frames are shared between devices
     for flags, message in (
         (["--device", "cuda"], "no CUDA device is available"),
         (["--device", "tpu"], "use auto, cpu, cuda or cuda:N"),
@@ -83,6 +83,19 @@ def test_the_device_option(sets, tmp_path, monkeypatch):
     assert str(device.resolve("cuda:0")) == "cuda:0"
 
 
+@pytest.fixture(scope="module")
+def alone(sets, tmp_path_factory) -> dict[str, tuple[dict[str, float], Path]]:
+    """Each system benched alone, in one process, on its own cache: its values and cache."""
+    root = tmp_path_factory.mktemp("alone")
+    out = {}
+    for system in ("noisy", "noisier"):
+        args = bench_args(sets, system, root / system, root / f"cache-{system}")
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        out[system] = values(root / system), root / f"cache-{system}"
+    return out
+
+
 def run_cli(args: list[str], **env) -> subprocess.Popen:
     return subprocess.Popen(
         [str(VENV_BIN / "python"), "-m", "musiccaps_kit.cli", *args],
@@ -90,31 +103,27 @@ def run_cli(args: list[str], **env) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def test_two_processes_under_torchrun_give_one_process_leaderboard(sets, tmp_path):
-    one = CliRunner().invoke(main, bench_args(sets, "noisy", tmp_path / "one", tmp_path / "c1"))
-    assert one.exit_code == 0, one.output
+def test_two_processes_under_torchrun_give_one_process_leaderboard(sets, alone, tmp_path):
+    one, one_cache = alone["noisy"]
     args = bench_args(sets, "noisy", tmp_path / "two", tmp_path / "c2")
     torchrun = [str(VENV_BIN / "torchrun"), "--standalone", "--nproc_per_node", "2"]
     command = [*torchrun, "-m", "musiccaps_kit.cli", *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.count("report:") == 1  # rank 0 alone writes and prints the report
-    for metric, value in values(tmp_path / "one").items():
+    for metric, value in one.items():
         assert values(tmp_path / "two")[metric] == pytest.approx(value, rel=1e-6, abs=1e-9)
     board = json.loads((tmp_path / "two" / "leaderboard.json").read_text())
     embedding = board["settings"]["embedding"]
     assert embedding["processes"] == 2 and len(embedding["clips_per_process"]) == 2
     assert abs(embedding["clips_per_process"][0] - embedding["clips_per_process"][1]) <= 3
     # every embedding the bench needs was in the cache before rank 0 computed the metrics
-    assert len(list((tmp_path / "c2").rglob("*.npy"))) == len(
-        list((tmp_path / "c1").rglob("*.npy"))
-    )
+    assert len(list((tmp_path / "c2").rglob("*.npy"))) == len(list(one_cache.rglob("*.npy")))
 
 
-def test_a_bench_killed_mid_batch_and_rerun(sets, tmp_path):
-    clean = CliRunner().invoke(main, bench_args(sets, "noisy", tmp_path / "clean", tmp_path / "c0"))
-    assert clean.exit_code == 0, clean.output
-    total = len(list((tmp_path / "c0").rglob("*.npy")))
+def test_a_bench_killed_mid_batch_and_rerun(sets, alone, tmp_path):
+    clean, clean_cache = alone["noisy"]
+    total = len(list(clean_cache.rglob("*.npy")))
     cache = tmp_path / "cache"
     process = run_cli(bench_args(sets, "noisy", tmp_path / "killed", cache, "--batch-size", "1"))
     deadline = time.time() + 300
@@ -127,24 +136,21 @@ def test_a_bench_killed_mid_batch_and_rerun(sets, tmp_path):
     assert not (tmp_path / "killed" / "leaderboard.json").exists()
     rerun = CliRunner().invoke(main, bench_args(sets, "noisy", tmp_path / "killed", cache))
     assert rerun.exit_code == 0, rerun.output
-    assert values(tmp_path / "killed") == values(tmp_path / "clean")
+    assert values(tmp_path / "killed") == clean
     # what was written before the kill was read, not computed again
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in kept.items())
     assert len(list(cache.rglob("*.npy"))) == total
     assert not [p for p in cache.rglob("*") if p.is_file() and ".tmp" in p.name]
 
 
-def test_two_benches_at_once_on_one_cache(sets, tmp_path):
-    expected = {}
-    for system in ("noisy", "noisier"):
-        out = tmp_path / f"alone-{system}"
-        result = CliRunner().invoke(main, bench_args(sets, system, out, tmp_path / f"c-{system}"))
-        assert result.exit_code == 0, result.output
-        expected[system] = values(out)
+def test_two_benches_at_once_on_one_cache(sets, alone, tmp_path):
     shared = tmp_path / "shared"
     runs = {s: run_cli(bench_args(sets, s, tmp_path / f"together-{s}", shared, "--batch-size", "2"))
             for s in ("noisy", "noisier")}  # fmt: skip
     for system, process in runs.items():
         output = process.communicate(timeout=600)[0].decode()
         assert process.returncode == 0, output[-3000:]
-        assert values(tmp_path / f"together-{system}") == expected[system]
+        # the same frames (a torn entry would move a value by far more); the float64
+        # statistics of another process may differ in their last bits with its BLAS threads
+        expected = alone[system][0]
+        assert values(tmp_path / f"together-{system}") == pytest.approx(expected, rel=1e-9)
