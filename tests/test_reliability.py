@@ -193,6 +193,21 @@ def test_broken_cache_entries_are_recomputed_and_stale_temporaries_go(tmp_path):
     EmbeddingCache(tmp_path, embedder)
     assert not stale.exists() and fresh.exists()
     assert remove_stale_temporaries(tmp_path, older_than_s=0) == 1
+    # a temporary names its writer: one of a process of this host that died goes at once,
+    # a live writer's and another host's stay (until the age rule takes them)
+    from musiccaps_kit.atomic import atomic_path
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    with atomic_path(cache.folder / "z.npy") as live:
+        host = live.name.split("@")[1].split(".")[0]
+        killed = cache.folder / f".x.npy.{dead}@{host}.k1l2.tmp"
+        elsewhere = cache.folder / f".x.npy.{dead}@another-host.k1l2.tmp"
+        for path in (live, killed, elsewhere):
+            path.write_bytes(b"half an entry")
+        EmbeddingCache(tmp_path, embedder)
+        assert live.exists() and elsewhere.exists() and not killed.exists()
+    assert (cache.folder / "z.npy").read_bytes() == b"half an entry"  # renamed into place
 
 
 def _truncate(data: bytes) -> bytes:
