@@ -221,6 +221,16 @@ def test_audiocrafts_loudness_step(clips):
     assert np.abs(hot).max() <= 1.0  # clamped after the gain
     peaked, change = peak_normalize(clips["10"], -1.0)
     assert np.abs(peaked).max() == pytest.approx(10 ** (-1 / 20), rel=1e-6)
+    # each tool's arithmetic, written out: pyloudnorm's float64 gain applied in float32
+    # (numpy 1.x), AudioCraft's `wav * (scale_peak / wav.abs().max())` in torch
+    x = clips["10"] * np.float32(0.37)
+    gain = np.power(10.0, -1 / 20) / np.max(np.abs(x))
+    np.testing.assert_array_equal(peak_normalize(x, -1.0)[0], x * np.float32(gain))
+    t = torch.from_numpy(x)
+    audiocraft = (t * (10 ** (-1 / 20) / t.abs().max())).numpy()
+    np.testing.assert_array_equal(peak_normalize(x, -1.0, "audiocraft")[0], audiocraft)
+    with pytest.raises(ValueError, match="one of pyloudnorm, audiocraft"):
+        peak_normalize(x, -1.0, "ffmpeg")
 
 
 def test_the_loudness_path_measures_at_the_files_rate(clips):

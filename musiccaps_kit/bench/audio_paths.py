@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from musiccaps_kit.audio import RESAMPLER
-from musiccaps_kit.bench.loudness import audiocraft_loudness, peak_normalize
+from musiccaps_kit.bench.loudness import PEAK_STYLES, audiocraft_loudness, peak_normalize
 from musiccaps_kit.bench.resamplers import JULIUS, TORCHAUDIO_KAISER, resample_with
 
 PCM16 = (None, "libsndfile", "ffmpeg")
@@ -49,12 +49,14 @@ class AudioPath:
     peak_db: float | None = None
     pcm16: str | None = None
     peak_stage: str = "model"
+    peak_style: str = "pyloudnorm"
 
     def __post_init__(self):
         if (
             self.mix not in ("before", "after", "keep")
             or self.pcm16 not in PCM16
             or self.peak_stage not in ("source", "model")
+            or self.peak_style not in PEAK_STYLES
         ):
             raise ValueError(f"audio path {self.name}: {self}")
 
@@ -86,7 +88,7 @@ class AudioPath:
         return np.ascontiguousarray(x, dtype=np.float32), notes
 
     def _peak(self, x: np.ndarray, notes: list[str]) -> np.ndarray:
-        x, change = peak_normalize(x, self.peak_db)
+        x, change = peak_normalize(x, self.peak_db, self.peak_style)
         if change.left_as_is:
             notes.append(f"peak step: left as is ({change.left_as_is})")
         return x
@@ -115,7 +117,7 @@ class AudioPath:
                 "BS.1770-4 loudness (torchaudio's) at the file's own rate, RMS under 2e-3 "
                 "left as is, gain to -14 LUFS, clamp to [-1, 1]"
             )
-        peak = f"peak normalised to {self.peak_db} dBFS (pyloudnorm's normalize.peak)"
+        peak = f"peak normalised to {self.peak_db} dBFS ({self.peak_style}'s arithmetic)"
         if self.peak_db is not None and self.peak_stage == "source":
             steps.append(peak + ", all channels together, at the file's rate")
         mix = "mean of the channels"
@@ -161,17 +163,13 @@ AUDIOCRAFT_GENERATED = AudioPath(
 )
 # AudioCraft's FrechetAudioDistanceMetric: convert_audio to 16 kHz, audio_write(peak, wav)
 AUDIOCRAFT_FAD = AudioPath(
-    "audiocraft-fad", "AudioCraft 1.3.0 FAD files", JULIUS, "after", peak_db=-1.0, pcm16="ffmpeg"
-)
+    "audiocraft-fad", "AudioCraft 1.3.0 FAD files", JULIUS, "after", peak_db=-1.0,
+    pcm16="ffmpeg", peak_style="audiocraft",
+)  # fmt: skip
 AUDIOCRAFT_FAD_GENERATED = AudioPath(
-    "audiocraft-fad-loudness",
-    "AudioCraft 1.3.0 FAD files (MusicGen's evaluate)",
-    JULIUS,
-    "after",
-    True,
-    -1.0,
-    "ffmpeg",
-)
+    "audiocraft-fad-loudness", "AudioCraft 1.3.0 FAD files (MusicGen's evaluate)", JULIUS,
+    "after", True, -1.0, "ffmpeg", peak_style="audiocraft",
+)  # fmt: skip
 # stable-audio-metrics: KL-PaSST and CLAP load with librosa (sr, mono=True: soxr HQ), then
 # pyloudnorm.normalize.peak(audio, -1.0); FD-openl3 loads at the file's rate with its
 # channels, peak-normalises, then soxr.resample to the evaluation rate

@@ -127,19 +127,41 @@ def audiocraft_loudness(
             change = LevelChange(1.0, loudness, "loudness not measurable (all blocks gated)")
         else:
             gain = 10.0 ** ((-headroom_db - loudness) / 20.0)
-            x = (x * np.float32(gain)).astype(np.float32)
+            x = _times(x, gain)
             change = LevelChange(gain, loudness)
     return np.clip(x, -1.0, 1.0), change
 
 
-def peak_normalize(wave: np.ndarray, target_db: float) -> tuple[np.ndarray, LevelChange]:
-    """``pyloudnorm.normalize.peak(wave, target_db)``: scaled so that the largest absolute
-    sample is ``target_db`` dBFS (no clamp; a silent clip is left as is, where pyloudnorm
-    would divide by zero). Also AudioCraft's ``strategy="peak"`` at -1 dB headroom."""
+PEAK_STYLES = ("pyloudnorm", "audiocraft")
+
+
+def _times(x: np.ndarray, gain: float) -> np.ndarray:
+    """``gain * wav`` as AudioCraft computes it: a float32 tensor times a Python float."""
+    import torch
+
+    return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)) * gain).numpy()
+
+
+def peak_normalize(
+    wave: np.ndarray, target_db: float, style: str = "pyloudnorm"
+) -> tuple[np.ndarray, LevelChange]:
+    """Scaled so that the largest absolute sample is ``target_db`` dBFS, with the tool's
+    arithmetic: ``pyloudnorm.normalize.peak(wave, target_db)`` (the gain in float64, then
+    float32), or AudioCraft's ``normalize_audio(strategy="peak", peak_clip_headroom_db=-
+    target_db)`` (``wav * (scale / wav.abs().max())`` in torch's float32). No clamp; a
+    silent clip is left as is, where both tools would divide by zero."""
+    if style not in PEAK_STYLES:
+        raise ValueError(f"peak step {style!r}: one of {', '.join(PEAK_STYLES)}")
     x = np.asarray(wave)
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     if peak == 0.0:
         return x, LevelChange(1.0, -math.inf, "silent: no peak to normalise")
+    if style == "audiocraft":
+        import torch
+
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        rescaling = 10 ** (target_db / 20) / t.abs().max()
+        return (t * rescaling).numpy(), LevelChange(float(rescaling), 20 * math.log10(peak))
     gain = np.power(10.0, target_db / 20.0) / np.float64(peak)
     # numpy 1.x (which stable-audio-metrics pins) multiplies a float32 array by a float64
     # scalar in float32
