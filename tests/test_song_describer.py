@@ -109,7 +109,7 @@ def test_from_the_release_zip_and_its_url(sdd, tmp_path):
     assert failures == {"1007274": "missing_file", "1009671": "bad_media"}
     assert len(captions) == 5
     # over HTTP: a partial download is resumed with a Range request
-    requests_seen = []
+    requests_seen, garbage = [], False
 
     class RangeHandler(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
@@ -117,7 +117,7 @@ def test_from_the_release_zip_and_its_url(sdd, tmp_path):
 
         def do_GET(self):  # noqa: N802 - the base class's name
             requests_seen.append(self.headers.get("Range"))
-            data = archive.read_bytes()
+            data = archive.read_bytes() if not garbage else b"<html>quota exceeded</html>"
             start = (
                 int(self.headers["Range"].split("=")[1].split("-")[0])
                 if self.headers.get("Range")
@@ -140,11 +140,20 @@ def test_from_the_release_zip_and_its_url(sdd, tmp_path):
         partial.write_bytes(archive.read_bytes()[:5000])  # a download that was cut
         url = f"http://127.0.0.1:{server.server_address[1]}/{archive.name}"
         _, failures, captions = prepare(["--dataset", str(table), "--archive", url], out)
+        assert requests_seen == ["bytes=5000-"]  # one request, for the rest only
+        assert (out / "cache" / "raw" / archive.name).read_bytes() == archive.read_bytes()
+        assert failures == {"1007274": "missing_file", "1009671": "bad_media"}
+        assert len(captions) == 5
+        # a download that is not a zip (an error page) is removed and fetched again
+        garbage, again = True, tmp_path / "again"
+        _, failures, _ = prepare(["--dataset", str(table), "--archive", url], again)
+        assert set(failures.values()) == {"network"} and len(failures) == 5
+        assert not (again / "cache" / "raw" / archive.name).exists()
+        garbage = False
+        _, failures, _ = prepare(["--dataset", str(table), "--archive", url], again)
+        assert failures == {"1007274": "missing_file", "1009671": "bad_media"}
     finally:
         server.shutdown()
-    assert requests_seen == ["bytes=5000-"]  # one request, for the rest only
-    assert (out / "cache" / "raw" / archive.name).read_bytes() == archive.read_bytes()
-    assert failures == {"1007274": "missing_file", "1009671": "bad_media"} and len(captions) == 5
 
 
 def test_sdd_csv_of_another_version_and_bad_options(sdd, tmp_path):

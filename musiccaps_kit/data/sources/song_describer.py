@@ -88,7 +88,7 @@ class SongDescriberSource:
 
     def _zip_path(self) -> Path:
         spec = str(self.archive)
-        if spec.startswith(("http://", "https://")):
+        if self._downloaded():
             return download(spec, Path(self.raw_dir) / Path(spec.split("?")[0]).name)
         return Path(spec)
 
@@ -105,7 +105,22 @@ class SongDescriberSource:
             return out
         archive = self._zip_path()
         try:
-            with zipfile.ZipFile(archive) as zf:
+            zf = zipfile.ZipFile(archive)
+        except (zipfile.BadZipFile, OSError) as e:
+            if self._downloaded():  # not a zip (or removed by another worker for that)
+                archive.unlink(missing_ok=True)
+                raise FetchError(
+                    Category.NETWORK,
+                    f"{clip.ytid}: the download {archive.name} is not a zip ({e}): removed, "
+                    "downloaded again on the next run",
+                ) from None
+            if isinstance(e, FileNotFoundError):
+                raise FetchError(
+                    Category.MISSING_FILE, f"{clip.ytid}: no archive at {archive}"
+                ) from None
+            raise FetchError(Category.BAD_MEDIA, f"{clip.ytid}: {archive}: {e}") from None
+        try:
+            with zf:
                 members = set(zf.namelist())
                 found = next((n for n in names(clip) if n in members), None)
                 if found is None:
@@ -116,13 +131,12 @@ class SongDescriberSource:
                 with atomic_path(out) as tmp, zf.open(found) as src, open(tmp, "wb") as dst:
                     while block := src.read(CHUNK):
                         dst.write(block)
-        except FileNotFoundError:
-            raise FetchError(
-                Category.MISSING_FILE, f"{clip.ytid}: no archive at {archive}"
-            ) from None
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as e:
             raise FetchError(Category.BAD_MEDIA, f"{clip.ytid}: {archive.name}: {e}") from None
         return out
+
+    def _downloaded(self) -> bool:
+        return str(self.archive).startswith(("http://", "https://"))
 
     def fetch(self, clip: Clip) -> Fetched:
         path = self._from_folder(clip) if self.audio_dir else self._from_archive(clip)
