@@ -126,6 +126,27 @@ def test_clap_score_is_audiocrafts_cosine_on_each_clip(models, clip_sets, tmp_pa
     assert score.recipe["claim"]["tables"] == []
 
 
+def test_clap_score_crops_a_long_clip_as_laion_does_with_a_seed(models, clip_sets):
+    from musiccaps_kit.bench.embedders.clap import WINDOW, ClapClips
+
+    clap, _, _ = models
+    ref, _, _, ids = clip_sets
+    waves = [sf.read(ref / f"{i}.flac", dtype="float32")[0] for i in ids[:3]]
+    long = np.concatenate([np.repeat(w, 2) for w in waves])[: int(2.5 * WINDOW)]  # 25 s
+    short = np.repeat(waves[0], 2)[: WINDOW // 2]  # 5 s: repeat-padded
+    clips = ClapClips(model=str(clap), seed=7)
+    got = clips.embed_many([short, long])
+    # laion_clap's rand_trunc, written out: one offset from NumPy's generator, seeded
+    np.random.seed(7)
+    start = np.random.randint(0, len(long) - WINDOW + 1)
+    tower = clap_tower(str(clap), None)
+    np.testing.assert_allclose(got[1][0], tower.audio([long[start : start + WINDOW]])[0], atol=1e-6)
+    np.testing.assert_allclose(got[0][0], tower.audio([short])[0], atol=1e-6)
+    assert np.array_equal(ClapClips(model=str(clap), seed=7).embed_many([long])[0], got[1])
+    other = ClapClips(model=str(clap), seed=8).embed_many([long])[0]
+    assert not np.allclose(other, got[1]) and "seeded with 7" in clips.settings()["windowing"]
+
+
 def test_fadtk_clap_windows_and_quantisation():
     wave = np.linspace(-1.5, 1.5, 48000 * 10, dtype=np.float32)
     windows = fadtk_windows(wave)

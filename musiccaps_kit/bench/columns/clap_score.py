@@ -37,7 +37,7 @@ def caption_cosines(
 
 def compute(name: str, job: Job) -> MetricResult:
     settings = job.settings
-    audio = clap_clips(tuple(sorted(job.options(name).items())))
+    audio = clap_clips(tuple(sorted({**job.options(name), "seed": settings.seed}.items())))
     ids = job.captioned_ids("clap_score")
     path = AUDIOCRAFT_GENERATED if settings.loudness else AUDIOCRAFT
     frames = job.embed_set(audio, job.system, ids, job.label, path)

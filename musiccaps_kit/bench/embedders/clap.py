@@ -316,22 +316,34 @@ class ClapWindows(_ClapEmbedder):
 
 class ClapClips(_ClapEmbedder):
     """AudioCraft's ``CLAPTextConsistencyMetric`` audio side: one embedding per clip, 48 kHz
-    float (no int16 round trip); longer than 10 s: the first 10 s (LAION crops at random
-    there, AudioCraft with it); shorter: repeat-padded by the extractor."""
+    float (no int16 round trip), as laion_clap's ``get_audio_embedding_from_data`` takes it
+    without fusion: a clip of at most 10 s repeat-padded (clips of one batch together), a
+    longer one cropped at a random offset (``rand_trunc``), the draw seeded with ``seed``
+    for each clip (AudioCraft leaves it unseeded)."""
 
     name = "clap-score-audio"
     audio_path = AUDIOCRAFT
 
+    def __init__(self, model: str = DEFAULT_MODEL, tokenizer: str | None = None, seed: int = 0):
+        super().__init__(model, tokenizer)
+        self.seed = seed
+
     def embed_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
-        return [row[None, :] for row in self.tower.audio([w[:WINDOW] for w in waves])]
+        short = [i for i, w in enumerate(waves) if len(w) <= WINDOW]
+        batch = self.tower.audio([waves[i] for i in short]) if short else []
+        out = dict(zip(short, batch, strict=True))
+        for i, w in enumerate(waves):
+            if i not in out:
+                out[i] = self.tower.audio_one(w, self.seed)
+        return [out[i][None, :] for i in range(len(waves))]
 
     def settings(self) -> dict[str, Any]:
         return {
             **self.tower.recipe(),
             "protocol": "AudioCraft CLAPTextConsistencyMetric (MusicGen Table 1 CLAP)",
             "normalisation": "none (float audio, as AudioCraft's use_tensor=True)",
-            "windowing": "one window per clip: longer than 10 s, the first 10 s (LAION and "
-            "AudioCraft crop at a random offset); shorter, repeat-padded to 10 s",
+            "windowing": "one window per clip: shorter than 10 s, repeat-padded; longer, one "
+            f"random 10 s crop (laion_clap's rand_trunc), seeded with {self.seed} for each clip",
         }
 
 
