@@ -56,14 +56,17 @@ def values(out: Path) -> dict[str, float]:
 
 def test_the_device_option(sets, alone, tmp_path, monkeypatch):
     auto, cache = alone["noisy"]  # --device auto, the default
+    entries = {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")}
     result = CliRunner().invoke(
         main, bench_args(sets, "noisy", tmp_path / "cpu", cache, "--device", "cpu")
     )
     assert result.exit_code == 0, result.output
+    # float32 frames are one cache entry whatever the device: nothing embedded again
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")} == entries
     board = json.loads((tmp_path / "cpu" / "leaderboard.json").read_text())
     recipe = board["rows"][0]["metrics"]["fad_musicnn"]["recipe"]
     assert recipe["device"] == "cpu" and recipe["precision"] == "float32"
-    assert values(tmp_path / "cpu") == auto  # float32 frames are shared between devices
+    assert values(tmp_path / "cpu") == auto
     for flags, message in (
         (["--device", "cuda"], "no CUDA device is available"),
         (["--device", "tpu"], "use auto, cpu, cuda or cuda:N"),
