@@ -428,6 +428,69 @@ def test_clap_sao_with_fusion(fusion_clap, clips, tmp_path):
         ClapSao(str(plain), tokenizer=str(folder))
 
 
+def laion_fusion_written_out(model, extractor, wave: np.ndarray, seed: int) -> np.ndarray:
+    """laion_clap's ``get_audio_features(..., "fusion", "repeatpad")`` then HTSAT in eval
+    mode, written out: over 10 s (by more than one hop) three random crops and the shrunk
+    whole with ``longer`` set; otherwise the (repeat-padded) whole four times, not longer."""
+    window, hop = 480000, 480
+    np.random.seed(seed)
+    if len(wave) > window:
+        mel = extractor._np_extract_fbank_features(wave, extractor.mel_filters)
+        chunk = window // hop + 1
+        if mel.shape[0] == chunk:
+            fusion, longer = np.stack([mel] * 4), False
+        else:
+            fusion, longer = extractor._random_mel_fusion(mel, mel.shape[0], chunk), True
+    else:
+        padded = np.tile(wave, int(window / len(wave)))
+        padded = np.pad(padded, (0, window - len(padded)))
+        mel = extractor._np_extract_fbank_features(padded, extractor.mel_filters)
+        fusion, longer = np.stack([mel] * 4), False
+    with torch.no_grad():
+        out = model.get_audio_features(
+            input_features=torch.tensor(fusion[None], dtype=torch.float32),
+            is_longer=torch.tensor([[longer]]),
+        )
+    out = getattr(out, "pooler_output", out)[0].numpy()
+    return out / np.linalg.norm(out), longer
+
+
+def test_clap_sao_fusion_only_for_clips_over_10s(fusion_clap, clips):
+    """A clip of 10 s or less (or within one hop over) takes no fusion layer, as laion_clap
+    decides per clip; transformers' extractor alone would mark it longer at random."""
+    from transformers import ClapFeatureExtractor
+
+    from musiccaps_kit.bench.embedders.clap import ClapSao, int16_round_trip
+    from musiccaps_kit.bench.embedders.laion_checkpoint import load_laion_checkpoint
+
+    folder, pt = fusion_clap
+    model = load_laion_checkpoint(pt).eval()
+    extractor = ClapFeatureExtractor.from_pretrained(folder)
+    embedder = ClapSao(str(pt), tokenizer=str(folder), seed=3)
+    base = np.tile(soxr.resample(clips[1][0], 24000, 48000), 3)
+    lengths = {"7 s": 7 * 48000, "10 s": 480000, "10 s + 100": 480100, "10 s + 1 hop": 480480,
+               "23 s": 23 * 48000}  # fmt: skip
+    flags = {}
+    for label, n in lengths.items():
+        wave = base[:n]
+        got = embedder.batch([wave], 48000)[0][0]
+        expected, flags[label] = laion_fusion_written_out(
+            model, extractor, int16_round_trip(wave), 3
+        )
+        np.testing.assert_allclose(got, expected, atol=2e-5, err_msg=label)
+        if not flags[label]:  # the fusion layers would have changed it
+            fused = model.get_audio_features(
+                input_features=extractor([int16_round_trip(wave)], sampling_rate=48000,
+                                         return_tensors="pt", truncation="fusion",
+                                         padding="repeatpad")["input_features"],
+                is_longer=torch.tensor([[True]]),
+            )  # fmt: skip
+            fused = getattr(fused, "pooler_output", fused)[0].detach().numpy()
+            assert np.abs(fused / np.linalg.norm(fused) - got).max() > 1e-3, label
+    assert flags == {"7 s": False, "10 s": False, "10 s + 100": False, "10 s + 1 hop": True,
+                     "23 s": True}  # fmt: skip
+
+
 # --- the bench --------------------------------------------------------------------------
 
 

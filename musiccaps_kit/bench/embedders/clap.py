@@ -92,8 +92,9 @@ class ClapTower:
         """``[dims]`` normalised embedding of one 48 kHz clip of any length, as laion_clap's
         ``get_audio_embedding_from_data`` takes it: fusion models through
         ``truncation="fusion"`` (a clip over 10 s: three crops drawn at random plus the whole
-        clip shrunk), the others through ``"rand_trunc"`` (over 10 s: one crop drawn at
-        random); shorter clips repeat-padded. The draws come from NumPy's generator seeded
+        clip shrunk, and the fusion layers; a clip of at most 10 s, or within one hop of it,
+        the whole clip and no fusion layer), the others through ``"rand_trunc"`` (over 10 s:
+        one crop drawn at random); shorter clips repeat-padded. The draws come from NumPy's generator seeded
         with ``seed`` before each clip (restored after), so a clip's embedding does not
         depend on what came before it."""
         import torch
@@ -112,10 +113,13 @@ class ClapTower:
             )
         finally:
             np.random.set_state(state)
+        # the clip's own flag: transformers marks a random clip as longer when none is,
+        # laion_clap's HTSAT does not (a clip of 10 s or less takes no fusion layer)
+        is_longer = torch.tensor([[takes_fusion_branch(len(clip), extractor)]])
         with torch.inference_mode():
             result = model.get_audio_features(
                 input_features=_on_device(features["input_features"].float()),
-                is_longer=_on_device(features.get("is_longer")),
+                is_longer=_on_device(is_longer),
             )
         return _normalised(_pooled(result))[0]
 
@@ -225,6 +229,15 @@ def _download_file(spec: str) -> Path:
             f"({type(e).__name__}); download it where there is network (see the README) and "
             "pass the file"
         ) from None
+
+
+def takes_fusion_branch(samples: int, extractor) -> bool:
+    """laion_clap's ``longer`` flag for a clip (``get_audio_features`` with ``"fusion"``):
+    longer than the 10 s window and by at least one hop, so that its mel has more frames
+    than one window's (centred STFT: ``1 + samples // hop``)."""
+    window = extractor.nb_max_samples
+    hop = extractor.hop_length
+    return samples > window and 1 + samples // hop != window // hop + 1
 
 
 def _on_device(tensor):
