@@ -17,11 +17,17 @@ from pathlib import Path
 MEMO_NAME = "checksums.json"
 
 
-def memo_path() -> Path:
+def cache_root() -> Path:
+    """mck's cache folder: ``$MCK_CACHE``, else ``$XDG_CACHE_HOME/musiccaps-kit``, else
+    ``~/.cache/musiccaps-kit``."""
     root = os.environ.get("MCK_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "musiccaps-kit"
     )
-    return Path(root) / MEMO_NAME
+    return Path(root)
+
+
+def memo_path() -> Path:
+    return cache_root() / MEMO_NAME
 
 
 def _read_memo(path: Path) -> dict[str, str]:

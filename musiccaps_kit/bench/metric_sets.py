@@ -4,38 +4,18 @@ and what each leaves out when a model is not at hand."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from musiccaps_kit.bench.column_weights import local
 from musiccaps_kit.bench.columns import column, known_metrics
 from musiccaps_kit.bench.embedders import known_embedders
 from musiccaps_kit.bench.settings import BenchSettings
 
 METRIC_SETS = ("offline", "paper", "musicgen", "fadtk", "kad", "sao")
-# the option that makes an embedder local (offline) for the ``offline`` and ``kad`` sets
-LOCAL_OPTION = {
-    "leaf": "checkpoint",
-    "vggish": "handle",
-    "trill": "handle",
-    "clap": "model",
-    "encodec": "model",
-    "passt": "checkpoint",
-    "passt-kl": "checkpoint",
-    "openl3": "weights",
-}
 
 
-def _local(options: dict[str, Any], key: str) -> bool:
+def _local(options: dict, key: str) -> bool:
     value = options.get(key)
     return bool(value) and Path(str(value)).exists()
-
-
-def available(model: str, options: dict[str, dict[str, Any]]) -> bool:
-    """Whether an embedder runs without a download: musicnn ships in its package; the
-    others when their option names a local file or folder."""
-    if model == "musicnn":
-        return True
-    key = LOCAL_OPTION.get(model)
-    return key is not None and _local(options.get(model, {}), key)
 
 
 def _names(names: str | tuple[str, ...]) -> list[str]:
@@ -72,25 +52,24 @@ def resolve_metrics(
     and the MCC model when they are local files). ``paper``: MusicLM's Table 1 (FAD-TRILL,
     FAD-VGGish, KLD: LEAF if a checkpoint is given, else musicnn standing in; MCC: the
     configured joint model, MuLan by default). ``musicgen``: MusicGen's Table 1 (FAD-VGGish,
-    KL-PaSST when a PaSST checkpoint is given, CLAP score). ``fadtk``: FAD on CLAP and
-    EnCodec. ``kad``: KAD on every embedder available without a download. ``sao``:
-    stable-audio-metrics' FD-openl3 (with ``--openl3-weights``), KL-PaSST (with a 10 s PaSST)
-    and CLAP score. The published
-    sets (paper, musicgen, fadtk) download hub models a user has not given as files."""
-    options, notes, out = settings.embedder_options, [], []
+    KL-PaSST, CLAP score). ``fadtk``: FAD on CLAP and EnCodec. ``kad``: KAD on every
+    embedder whose weights are here (named by a local path, or a release already fetched).
+    ``sao``: stable-audio-metrics' FD-openl3, KL-PaSST and CLAP score. The published sets
+    fetch the released files their columns use (``column_weights``)."""
+    notes, out = [], []
     mcc_model = settings.mcc_model or "mulan"
     has_mcc = _local(settings.joint_options.get(mcc_model, {}), "checkpoint")
     for name in _names(names):
         if name == "offline":
             out += ["fad_musicnn", "kld_musicnn"]
-            if available("leaf", options):
+            if local("fad_leaf", settings):
                 out += ["fad_leaf", "kld_leaf"]
-            out += [f"fad_{m}" for m in ("vggish", "trill") if available(m, options)]
+            out += [f"fad_{m}" for m in ("vggish", "trill") if local(f"fad_{m}", settings)]
             if settings.mcc_model and has_mcc:
                 out.append(f"mcc_{settings.mcc_model}")
         elif name == "paper":
             out += ["fad_trill", "fad_vggish"]
-            if available("leaf", options):
+            if local("kld_leaf", settings):
                 out.append("kld_leaf")
             else:
                 out.append("kld_musicnn")
@@ -101,25 +80,16 @@ def resolve_metrics(
                 notes.append("paper set: MCC left out (no --mcc-checkpoint)")
         elif name == "musicgen":
             out += ["fad_vggish", "kld_passt", "clap_score"]
-            if not available("passt-kl", options):
-                out.remove("kld_passt")
-                notes.append("musicgen set: kld_passt left out (no --passt-checkpoint)")
         elif name == "fadtk":
             out += ["fad_clap", "fad_encodec"]
         elif name == "sao":
             out += ["fd_openl3", "kld_passt_sao", "clap_score_sao"]
-            if not available("openl3", options):
-                out.remove("fd_openl3")
-                notes.append("sao set: fd_openl3 left out (no --openl3-weights)")
-            if not (available("passt", options) or available("passt-kl", options)):
-                out.remove("kld_passt_sao")
-                notes.append("sao set: kld_passt_sao left out (no 10 s PaSST checkpoint)")
         elif name == "kad":
             for model in known_embedders():
-                if available(model, options):
+                if local(f"kad_{model}", settings):
                     out.append(f"kad_{model}")
                 else:
-                    notes.append(f"kad set: kad_{model} left out (its model is not a local file)")
+                    notes.append(f"kad set: kad_{model} left out (its model is not here)")
         else:
             try:
                 column(name)
@@ -128,3 +98,38 @@ def resolve_metrics(
                 raise ValueError(f"unknown metric {name!r}: known are {known}") from None
             out.append(name)
     return tuple(dict.fromkeys(out)), notes
+
+
+def set_columns(name: str) -> list[str]:
+    """Every column a named set may hold, whatever is at hand (what ``mck models fetch
+    SET`` brings the weights of)."""
+    full = {
+        "offline": [],
+        "paper": ["fad_trill", "fad_vggish", "kld_leaf"],
+        "musicgen": ["fad_vggish", "kld_passt", "clap_score"],
+        "fadtk": ["fad_clap", "fad_encodec"],
+        "sao": ["fd_openl3", "kld_passt_sao", "clap_score_sao"],
+        "kad": [f"kad_{m}" for m in known_embedders()],
+    }
+    return full[name]
+
+
+def fetch_named(names: str, folder: Path | None = None) -> list[Path]:
+    """The released files of sets, metrics or file names (comma- or space-separated), each
+    found or fetched once into ``folder`` (default ``$MCK_MODELS``)."""
+    from musiccaps_kit.bench import model_store, releases
+
+    wanted = []
+    for name in names.replace(",", " ").split():
+        key = name.strip().lower().replace("-", "_")
+        if key in METRIC_SETS:
+            wanted += [r for m in set_columns(key) if (r := releases.for_column(m))]
+        elif name in model_store.names() or name in {r.local_name for r in releases.FILES}:
+            wanted.append(model_store.by_name(name))
+        else:
+            column(key)  # a ValueError naming the known metrics
+            release = releases.for_column(key)
+            if release is None:
+                raise ValueError(f"{name}: its weights are not a released file mck fetches")
+            wanted.append(release)
+    return model_store.fetch_all(wanted, names, folder)

@@ -23,7 +23,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from musiccaps_kit.bench import agreement, device, report, sharding
+from musiccaps_kit.bench import agreement, column_weights, device, report, sharding
 from musiccaps_kit.bench.clips import ClipSet, open_reference, pair, read_system
 from musiccaps_kit.bench.columns import Job, Skipped, column
 from musiccaps_kit.bench.leaderboard import lower_is_better
@@ -52,6 +52,8 @@ def run_bench(
     settings = replace(settings, vggish_protocol=protocol)
     notes += protocol_notes if "fad_vggish" in metrics else []
     plan = {metric: column(metric) for metric in metrics}
+    asked = ",".join(settings.metrics)
+    settings = column_weights.resolve(metrics, settings, asked)
     ref_set = open_reference(reference, settings.exclude_reference)
     captions = {}
     if any(m.startswith("mcc_") or m in ("clap_score", "clap_score_sao") for m in metrics):
@@ -73,7 +75,7 @@ def run_bench(
         results, skipped = {}, {}
         for metric, (compute, model) in plan.items():
             try:
-                results[metric] = compute(model, job)
+                results[metric] = compute(model, replace(job, metric=metric))
             except Skipped as e:
                 skipped[metric] = str(e)
             except Exception as e:

@@ -47,6 +47,11 @@ class BenchSettings:
     embedding: dict[str, Any] = field(default_factory=dict)
     # ids taken out of the reference (a file of ids, or a named list such as sao-musiccaps)
     exclude_reference: str | None = None
+    # one column's weights (--model METRIC=SPEC), over the family options
+    metric_models: dict[str, str] = field(default_factory=dict)
+    # each column's weights as the bench settled them (``column_weights.resolve``): a
+    # column's own options, over its embedder's
+    metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def model_options(

@@ -13,6 +13,7 @@ from musiccaps_kit.cli.catalog import catalog
 from musiccaps_kit.cli.demo import demo
 from musiccaps_kit.cli.generate import evaluate, generate
 from musiccaps_kit.cli.listen import listen
+from musiccaps_kit.cli.model_files import models
 from musiccaps_kit.cli.prepare import prepare
 from musiccaps_kit.cli.train import train
 
@@ -25,6 +26,19 @@ def main() -> None:
     """musiccaps-kit: prepare MusicCaps, train a compact MusicLM cascade, and benchmark."""
 
 
-COMMANDS = (catalog, prepare, bench, baseline, stats, fad, listen, train, generate, evaluate, demo)
+COMMANDS = (
+    catalog,
+    prepare,
+    bench,
+    models,
+    baseline,
+    stats,
+    fad,
+    listen,
+    train,
+    generate,
+    evaluate,
+    demo,
+)
 for command in COMMANDS:
     main.add_command(command)

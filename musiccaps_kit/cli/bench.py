@@ -7,11 +7,12 @@ import warnings
 from pathlib import Path
 
 import click
+from click_option_group import GroupedOption, optgroup
 
 from musiccaps_kit.cli.common import clean_errors, key_values
 
 
-class MetricsOption(click.Option):
+class MetricsOption(GroupedOption):
     """``--metrics``, whose help lists every metric the registries know (looked up only
     when the help is shown)."""
 
@@ -22,121 +23,40 @@ class MetricsOption(click.Option):
             f"comma-separated, dashes or underscores: {', '.join(known_metrics())}; or the "
             "sets offline (no download), paper (MusicLM Table 1: FAD-TRILL, FAD-VGGish, KLD, "
             "MCC), musicgen (MusicGen Table 1: FAD-VGGish, KL-PaSST, CLAP score), fadtk "
-            "(FAD on CLAP and EnCodec), kad (KAD on every local embedder) and sao "
-            "(stable-audio-metrics: FD-openl3, KL-PaSST, CLAP score)"
+            "(FAD on CLAP and EnCodec), kad (KAD on every embedder whose weights are here) and "
+            "sao (stable-audio-metrics: FD-openl3, KL-PaSST, CLAP score). Each column fetches "
+            "the weights its protocol used (`mck models list`) unless a model option names "
+            "other ones"
         )
         return super().get_help_record(ctx)
 
 
 @click.group(invoke_without_command=True)
-@click.option(
+@optgroup.group("Inputs and outputs")
+@optgroup.option(
     "--reference",
     type=click.Path(exists=True),
     help="folder of reference clips named {id}.{ext}, prepared records, or "
     "stable-audio-metrics' reference probabilities (.pkl, for kld_passt_sao)  [required]",
 )
-@click.option(
+@optgroup.option(
     "--system",
     "systems",
     multiple=True,
     metavar="NAME=PATH",
     help="a system's folder of generated clips (or records); repeat for more",
 )
-@click.option(
-    "--metrics",
-    default="fad_musicnn,kld_musicnn",
-    show_default=True,
-    cls=MetricsOption,
-)
-@click.option(
+@optgroup.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     help="where leaderboard.json/.md, report.html and per_clip.csv go  [required]",
 )
-@click.option(
+@optgroup.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="embedding cache [default: OUT/embeddings]",
 )
-@click.option(
-    "--kl-convention",
-    type=click.Choice(["bernoulli", "audiocraft", "softmax"]),
-    default="bernoulli",
-    show_default=True,
-    help="KLD over per-class Bernoullis (multi-label taggers), AudioCraft's per-window "
-    "softmax formula, or a clip-level softmax",
-)
-@click.option("--vggish", default=None, help="VGGish TF Hub handle or SavedModel folder")
-@click.option(
-    "--vggish-frontend",
-    type=click.Choice(["google2019", "nonoverlapping"]),
-    default="google2019",
-    show_default=True,
-)
-@click.option("--trill", default=None, help="TRILL TF Hub handle or SavedModel folder")
-@click.option(
-    "--trill-output",
-    type=click.Choice(["embedding", "layer19"]),
-    default="embedding",
-    show_default=True,
-)
-@click.option(
-    "--leaf-checkpoint",
-    type=click.Path(exists=True, dir_okay=False),
-    help="LEAF AudioSet classifier (a leaf_network checkpoint) for kld_leaf / fad_leaf",
-)
-@click.option(
-    "--mcc-checkpoint",
-    type=click.Path(exists=True, dir_okay=False),
-    help="the joint model for mcc_*: `mck train mulan` model.pt, a LAION-CLAP .pt, or a "
-    "`mck train projection` file",
-)
-@click.option(
-    "--clap-amodel",
-    default="HTSAT-tiny",
-    show_default=True,
-    help="the audio tower of the LAION-CLAP --mcc-checkpoint (mcc_clap)",
-)
-@click.option(
-    "--clap-model",
-    metavar="ID|DIR|FILE.pt",
-    help="CLAP for clap_score, fad_clap and kad_clap: a hub id, a save_pretrained folder or "
-    "a LAION-CLAP .pt file  [default: laion/larger_clap_music]",
-)
-@click.option(
-    "--clap-tokenizer",
-    metavar="ID|DIR",
-    help="the text tokenizer for a --clap-model FILE.pt  [default: roberta-base]",
-)
-@click.option(
-    "--passt-checkpoint",
-    type=click.Path(dir_okay=False),
-    help="PaSST-S checkpoint file for kld_passt (AudioCraft; MusicGen used the 20 s "
-    "release); also fad_passt/kad_passt's when --passt-embedding-checkpoint is not given",
-)
-@click.option(
-    "--passt-embedding-checkpoint",
-    type=click.Path(dir_okay=False),
-    help="PaSST-S checkpoint file for fad_passt and kad_passt (kadtk's passt-base-10s or "
-    "-20s); also kld_passt's when --passt-checkpoint is not given",
-)
-@click.option(
-    "--encodec-model",
-    metavar="ID|DIR",
-    help="EnCodec for fad_encodec and kad_encodec  [default: facebook/encodec_24khz]",
-)
-@click.option(
-    "--mcc-model",
-    help="the joint model --mcc-checkpoint belongs to (mulan, projection, clap), for the "
-    "offline and paper metric sets [default for paper: mulan]",
-)
-@click.option(
-    "--reference-stats",
-    metavar="FILE.npz:MODEL",
-    help="fadtk-format statistics (MODEL.mu, MODEL.cov) as fad_MODEL's reference; written by "
-    "mck stats --format fadtk (fadtk's own files are refused: see the README)",
-)
-@click.option(
+@optgroup.option(
     "--captions",
     default="auto",
     show_default=True,
@@ -144,20 +64,131 @@ class MetricsOption(click.Option):
     "records' caption table, as the Song Describer Dataset's records have, else musiccaps), "
     "musiccaps, demo, hub, a catalog CSV or any CSV with ytid (or caption_id) and caption",
 )
-@click.option(
+@optgroup.option(
+    "--reference-stats",
+    metavar="FILE.npz:MODEL|FILE.npz",
+    help="reference statistics in place of the reference clips: fadtk-format (MODEL.mu, "
+    "MODEL.cov; written by mck stats --format fadtk) for fad_MODEL, or stable-audio-metrics' "
+    "openl3 statistics (mu_ref, sigma_ref) for fd_openl3",
+)
+@optgroup.option(
+    "--exclude-reference",
+    metavar="NAME|FILE",
+    help="reference ids to leave out: a file of ids, or sao-musiccaps (the 87 MusicCaps clips "
+    "stable-audio-metrics could not download)",
+)
+@optgroup.option(
     "--listening",
     type=click.Path(exists=True, dir_okay=False),
     help="a listening.json from `mck listen analyze` whose sources are the --system names: "
     "Kendall's tau of each metric's ranking against the listeners'",
 )
-@click.option(
+@optgroup.group("Metrics")
+@optgroup.option(
+    "--metrics",
+    default="fad_musicnn,kld_musicnn",
+    show_default=True,
+    cls=MetricsOption,
+)
+@optgroup.group(
+    "Models (default: each column's released weights, fetched by name: mck models list)"
+)
+@optgroup.option(
+    "--model",
+    "metric_models",
+    multiple=True,
+    metavar="METRIC=SPEC",
+    help="one column's weights (a file, folder or hub id), over the family options below; "
+    "repeat for more, e.g. --model clap_score_sao=/models/630k-audioset-fusion-best.pt",
+)
+@optgroup.option(
+    "--clap-model",
+    metavar="ID|DIR|FILE.pt",
+    help="CLAP for every CLAP column (clap_score, fad_clap, kad_clap, clap_score_sao): a hub "
+    "id, a save_pretrained folder or a LAION-CLAP .pt  [default: music_audioset_epoch_15_"
+    "esc_90.14.pt; 630k-audioset-fusion-best.pt for clap_score_sao]",
+)
+@optgroup.option(
+    "--clap-tokenizer",
+    metavar="ID|DIR",
+    help="the text tokenizer for a LAION-CLAP .pt (clap_score, clap_score_sao)  "
+    "[default: roberta-base]",
+)
+@optgroup.option(
+    "--passt-checkpoint",
+    type=click.Path(dir_okay=False),
+    help="PaSST-S file for kld_passt (AudioCraft; MusicGen used the 20 s release), and for "
+    "kld_passt_sao if it is the 10 s one; also fad_passt/kad_passt's when "
+    "--passt-embedding-checkpoint is not given",
+)
+@optgroup.option(
+    "--passt-embedding-checkpoint",
+    type=click.Path(dir_okay=False),
+    help="PaSST-S file for fad_passt and kad_passt (kadtk's passt-base-10s or -20s), and "
+    "kld_passt_sao if it is the 10 s one; also kld_passt's when --passt-checkpoint is not given",
+)
+@optgroup.option(
+    "--openl3-weights",
+    type=click.Path(dir_okay=False),
+    help="openl3's openl3_audio_mel256_music.h5 (or its arrays as .npz) for fd_openl3, "
+    "fad_openl3, kad_openl3",
+)
+@optgroup.option(
+    "--encodec-model",
+    metavar="ID|DIR",
+    help="EnCodec for fad_encodec and kad_encodec  [default: facebook/encodec_24khz]",
+)
+@optgroup.option(
+    "--vggish",
+    default=None,
+    help="VGGish TF Hub handle or SavedModel folder for fad_vggish, kad_vggish  "
+    "[default: TF Hub google/vggish/1]",
+)
+@optgroup.option(
+    "--trill",
+    default=None,
+    help="TRILL TF Hub handle or SavedModel folder for fad_trill, kad_trill  "
+    "[default: TF Hub trill/3]",
+)
+@optgroup.option(
+    "--leaf-checkpoint",
+    type=click.Path(exists=True, dir_okay=False),
+    help="LEAF AudioSet classifier (a leaf_network checkpoint) for kld_leaf / fad_leaf",
+)
+@optgroup.option(
+    "--mcc-checkpoint",
+    type=click.Path(exists=True, dir_okay=False),
+    help="the joint model for mcc_*: `mck train mulan` model.pt, a LAION-CLAP .pt, or a "
+    "`mck train projection` file",
+)
+@optgroup.option(
+    "--mcc-model",
+    help="the joint model --mcc-checkpoint belongs to (mulan, projection, clap), for the "
+    "offline and paper metric sets [default for paper: mulan]",
+)
+@optgroup.option(
+    "--clap-amodel",
+    default="HTSAT-tiny",
+    show_default=True,
+    help="the audio tower of the LAION-CLAP --mcc-checkpoint (mcc_clap)",
+)
+@optgroup.group("Protocol details")
+@optgroup.option(
+    "--kl-convention",
+    type=click.Choice(["bernoulli", "audiocraft", "softmax"]),
+    default="bernoulli",
+    show_default=True,
+    help="kld_musicnn, kld_leaf: KLD over per-class Bernoullis (multi-label taggers), "
+    "AudioCraft's per-window softmax formula, or a clip-level softmax",
+)
+@optgroup.option(
     "--loudness/--no-loudness",
     default=True,
     show_default=True,
     help="MusicGen's loudness step (AudioCraft: the system's clips to -14 LUFS) before "
     "kld_passt, clap_score and, under MusicGen's protocol, fad_vggish",
 )
-@click.option(
+@optgroup.option(
     "--vggish-protocol",
     type=click.Choice(["auto", "musiclm", "musicgen"]),
     default="auto",
@@ -165,33 +196,67 @@ class MetricsOption(click.Option):
     help="fad_vggish as MusicLM's Google FAD or as AudioCraft's (loudness, julius, peak, "
     "16-bit files); auto: MusicGen's when the musicgen set is asked for",
 )
-@click.option(
-    "--inf/--no-inf",
-    default=True,
+@optgroup.option(
+    "--vggish-frontend",
+    type=click.Choice(["google2019", "nonoverlapping"]),
+    default="google2019",
     show_default=True,
-    help="FAD-inf and KAD-inf (fadtk/kadtk score_inf: 25 more scores per FAD or KAD metric)",
+    help="fad_vggish, kad_vggish: Google's 2019 FAD framing (1 s windows every 0.5 s, peak "
+    "step) or the PyTorch ports' (0.96 s frames, no peak step; not comparable with papers)",
 )
-@click.option(
-    "--openl3-weights",
-    type=click.Path(dir_okay=False),
-    help="openl3's openl3_audio_mel256_music.h5 (or its arrays as .npz) for fd_openl3",
+@optgroup.option(
+    "--trill-output",
+    type=click.Choice(["embedding", "layer19"]),
+    default="embedding",
+    show_default=True,
+    help="fad_trill, kad_trill: TRILL's 512-d embedding or its 12,288-d layer19",
 )
-@click.option("--openl3-rate", type=click.IntRange(1, 48000), default=44100, show_default=True)
-@click.option("--openl3-channels", type=click.Choice(["1", "2"]), default="2", show_default=True)
-@click.option(
+@optgroup.option(
+    "--openl3-rate",
+    type=click.IntRange(1, 48000),
+    default=44100,
+    show_default=True,
+    help="fd_openl3, fad_openl3, kad_openl3: the rate files are resampled to before openl3 "
+    "(stable-audio-metrics' examples: 44100)",
+)
+@optgroup.option(
+    "--openl3-channels",
+    type=click.Choice(["1", "2"]),
+    default="2",
+    show_default=True,
+    help="fd_openl3, fad_openl3, kad_openl3: 2 embeds left and right apart (1,024-d), 1 the "
+    "channels' mean (512-d)",
+)
+@optgroup.option(
     "--kl-collect",
     type=click.Choice(["mean", "max"]),
     default="mean",
     show_default=True,
     help="kld_passt_sao: the windows' logits collected by their mean (the tool's default) or max",
 )
-@click.option(
-    "--exclude-reference",
-    metavar="NAME|FILE",
-    help="reference ids to leave out: a file of ids, or sao-musiccaps (the 87 MusicCaps clips "
-    "stable-audio-metrics could not download)",
+@optgroup.group("Statistics")
+@optgroup.option(
+    "--inf/--no-inf",
+    default=True,
+    show_default=True,
+    help="FAD-inf and KAD-inf (fadtk/kadtk score_inf: 25 more scores per FAD or KAD metric)",
 )
-@click.option(
+@optgroup.option(
+    "--bootstrap",
+    type=click.IntRange(min=10),
+    default=200,
+    show_default=True,
+    help="bootstrap rounds for the intervals",
+)
+@optgroup.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="seed of the bootstrap, FAD-inf/KAD-inf draws and CLAP's random crops",
+)
+@optgroup.group("Compute")
+@optgroup.option(
     "--device",
     default="auto",
     show_default=True,
@@ -199,22 +264,20 @@ class MetricsOption(click.Option):
     help="where the torch models (CLAP, EnCodec, PaSST, OpenL3, LEAF, musicnn, MuLan) and "
     "KAD run; auto: a GPU when torch sees one",
 )
-@click.option(
+@optgroup.option(
     "--precision",
     type=click.Choice(["float32", "tf32"]),
     default="float32",
     show_default=True,
     help="float32 (frames equal the CPU's to 1e-5) or tf32 on CUDA (faster; in the recipe)",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option(
-    "--bootstrap",
-    type=click.IntRange(min=10),
-    default=200,
+@optgroup.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=16,
     show_default=True,
-    help="bootstrap rounds for the intervals",
+    help="clips per batch on a GPU (the CPU embeds one clip per pass)",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
 @click.pass_context
 def bench(
     ctx: click.Context,
@@ -244,6 +307,7 @@ def bench(
     vggish_protocol: str,
     inf: bool,
     openl3_weights: str | None,
+    metric_models: tuple[str, ...],
     openl3_rate: int,
     openl3_channels: str,
     kl_collect: str,
@@ -256,6 +320,7 @@ def bench(
 ) -> None:
     """Score systems against a reference (FAD, KLD, MCC with intervals) beside the paper's
     Table 1; `mck bench memorization` analyses a trained semantic stage."""
+    from musiccaps_kit.bench.column_weights import parse_models
     from musiccaps_kit.bench.run import bench_to_folder
     from musiccaps_kit.bench.settings import (
         BenchSettings,
@@ -273,6 +338,7 @@ def bench(
         named = parse_systems(systems)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--system") from None
+    chosen = clean_errors(lambda: parse_models(metric_models))
     options = model_options(
         vggish,
         vggish_frontend,
@@ -307,6 +373,7 @@ def bench(
         exclude_reference=exclude_reference,
         device=device,
         precision=precision,
+        metric_models=chosen,
     )
     with warnings.catch_warnings():
         warnings.showwarning = lambda message, *_: click.echo(f"warning: {message}", err=True)

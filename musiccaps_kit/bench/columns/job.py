@@ -66,6 +66,8 @@ class Job:
     timings: Timings = field(default_factory=Timings)
     # a rank's share of the embedding under torchrun (bench.sharding), else None
     shard: Shard | None = None
+    # the column being computed (its own weights sit in settings.metric_options)
+    metric: str = ""
 
     @property
     def paired(self) -> bool:
@@ -77,8 +79,10 @@ class Job:
         return self.pairing.common if self.paired else tuple(sorted(self.system.ids()))
 
     def options(self, model: str) -> dict[str, Any]:
-        """The user's settings for one embedder."""
-        return self.settings.embedder_options.get(model, {})
+        """The settings for one embedder in this column: the embedder's, with the column's
+        own weights over them."""
+        own = self.settings.metric_options.get(self.metric, {})
+        return {**self.settings.embedder_options.get(model, {}), **own}
 
     def embed_set(
         self,

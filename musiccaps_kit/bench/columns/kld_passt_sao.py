@@ -3,8 +3,9 @@
 5 s (``PasstSao``), then ``F.kl_div((p_ref + 1e-6).log(), p_sys, reduction="sum")`` =
 KL(system || reference) with 1e-6 on the reference side (the reverse of AudioCraft's), in
 float32 as the tool computes it; the mean over ids. The reference is audio or the tool's
-pickled probabilities (``--reference FILE.pkl``). Its model is the 10 s PaSST, from
-whichever of ``--passt-checkpoint`` and ``--passt-embedding-checkpoint`` holds it."""
+pickled probabilities (``--reference FILE.pkl``). Its model is the 10 s PaSST: its own
+(``--model kld_passt_sao=FILE``, else the release fetched by name), or whichever of
+``--passt-checkpoint`` and ``--passt-embedding-checkpoint`` holds it."""
 
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ def probabilities(logits: np.ndarray) -> np.ndarray:
 def compute(name: str, job: Job) -> MetricResult:
     settings = job.settings
     ids = job.require_pairs()
-    files = [job.options(k).get("checkpoint") for k in ("passt", "passt-kl")]
+    own = job.options("passt-sao").get("checkpoint")  # --model, or the release fetched
+    files = [own] if own else [job.options(k).get("checkpoint") for k in ("passt", "passt-kl")]
     model = _model(tuple(dict.fromkeys(f for f in files if f)), settings.kl_collect)
     if isinstance(job.reference, ReferenceProbabilities):
         p_ref = {i: job.reference.probabilities[i] for i in ids}

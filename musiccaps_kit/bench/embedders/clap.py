@@ -94,9 +94,9 @@ class ClapTower:
         ``truncation="fusion"`` (a clip over 10 s: three crops drawn at random plus the whole
         clip shrunk, and the fusion layers; a clip of at most 10 s, or within one hop of it,
         the whole clip and no fusion layer), the others through ``"rand_trunc"`` (over 10 s:
-        one crop drawn at random); shorter clips repeat-padded. The draws come from NumPy's generator seeded
-        with ``seed`` before each clip (restored after), so a clip's embedding does not
-        depend on what came before it."""
+        one crop drawn at random); shorter clips repeat-padded. The draws come from NumPy's
+        generator seeded with ``seed`` before each clip (restored after), so a clip's
+        embedding does not depend on what came before it."""
         import torch
 
         model, extractor = self._load()
