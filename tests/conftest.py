@@ -7,6 +7,7 @@ import functools
 import http.server
 import os
 import shutil
+import tempfile
 import threading
 from functools import partial
 from pathlib import Path
@@ -14,6 +15,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The suite is offline: no bench fetches a release, and none finds one a developer fetched
+# (tests that fetch set a mirror and a folder of their own).
+os.environ["MCK_OFFLINE"] = "1"
+os.environ["MCK_MODELS"] = tempfile.mkdtemp(prefix="mck-models-")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MCK_SHARED", REPO.parent / "shared"))

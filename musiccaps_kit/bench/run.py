@@ -52,8 +52,8 @@ def run_bench(
     settings = replace(settings, vggish_protocol=protocol)
     notes += protocol_notes if "fad_vggish" in metrics else []
     plan = {metric: column(metric) for metric in metrics}
-    asked = ",".join(settings.metrics)
-    settings = column_weights.resolve(metrics, settings, asked)
+    with timings.phase("models"):  # every column's weights, fetched before any embedding
+        settings = column_weights.resolve(metrics, settings, ",".join(settings.metrics))
     ref_set = open_reference(reference, settings.exclude_reference)
     captions = {}
     if any(m.startswith("mcc_") or m in ("clap_score", "clap_score_sao") for m in metrics):

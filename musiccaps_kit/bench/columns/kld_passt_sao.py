@@ -30,11 +30,8 @@ def _model(checkpoints: tuple[str, ...], collect: str) -> PasstSao:
             return PasstSao(checkpoint, collect)
         except PasstCheckpointError as e:
             refused.append(str(e))
-    if not checkpoints:
-        raise PasstCheckpointError(
-            "kld_passt_sao needs the 10 s PaSST (passt-s-f128-p16-s10-ap.476-swa.pt) as "
-            "--passt-checkpoint or --passt-embedding-checkpoint"
-        )
+    if not checkpoints:  # its release, fetched by name
+        return PasstSao(None, collect)
     raise PasstCheckpointError(
         "kld_passt_sao needs the 10 s PaSST, and no PaSST option holds it: " + "; ".join(refused)
     )

@@ -1,11 +1,12 @@
 """CLAP on ``transformers.ClapModel``: fadtk's ``clap-laion-music`` embedder (``fad_clap``,
 ``kad_clap``) and the audio side of AudioCraft's CLAP score (``clap_score``).
 
-``model`` is a hub id (default ``laion/larger_clap_music``, LAION's music CLAP in
-transformers), a folder written by ``save_pretrained``, a LAION-CLAP ``.pt`` file
-converted on load (``laion_checkpoint``; its tokenizer: ``tokenizer``, default
-``roberta-base``), or a ``.pt`` on the Hugging Face hub as ``REPO_ID/FILE.pt`` (downloaded
-once: stable-audio-metrics' default ``lukewys/laion_clap/630k-audioset-fusion-best.pt``).
+``model`` is a hub id (``laion/larger_clap_music``, LAION's music CLAP in transformers), a
+folder written by ``save_pretrained``, a LAION-CLAP ``.pt`` file converted on load
+(``laion_checkpoint``; its tokenizer: ``tokenizer``, default ``roberta-base``), or a
+``.pt`` on the Hugging Face hub as ``REPO_ID/FILE.pt``. With none, each embedder's tool's
+release, fetched by name (``model_store``): ``music_audioset_epoch_15_esc_90.14.pt``, and
+``630k-audioset-fusion-best.pt`` for stable-audio-metrics' score.
 Fusion models (``enable_fusion``) take the whole clip through ``truncation="fusion"``.
 Whether ``laion/larger_clap_music`` is converted from exactly
 ``music_audioset_epoch_15_esc_90.14.pt``, the file AudioCraft and fadtk load, is not
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from musiccaps_kit.bench import device
+from musiccaps_kit.bench import device, model_store, releases
 from musiccaps_kit.bench.audio_paths import AUDIOCRAFT, FADTK, SAO
 from musiccaps_kit.bench.embedders.base import Embedder, register
 from musiccaps_kit.bench.embedders.hf_models import resolve
@@ -282,7 +283,11 @@ class _ClapEmbedder(Embedder):
     # whether the tool this embedder follows runs LAION's fusion models (None: both)
     takes_fusion: bool | None = False
 
-    def __init__(self, model: str = DEFAULT_MODEL, tokenizer: str | None = None):
+    # the file its tool loads, fetched by name when no model is given
+    release = releases.CLAP_MUSIC
+
+    def __init__(self, model: str | None = None, tokenizer: str | None = None):
+        model = model or str(model_store.fetch(self.release))
         self.tower = clap_tower(str(model), tokenizer)
         fusion = self.tower.fusion
         if self.takes_fusion is False and fusion:
@@ -337,7 +342,7 @@ class ClapClips(_ClapEmbedder):
     name = "clap-score-audio"
     audio_path = AUDIOCRAFT
 
-    def __init__(self, model: str = DEFAULT_MODEL, tokenizer: str | None = None, seed: int = 0):
+    def __init__(self, model: str | None = None, tokenizer: str | None = None, seed: int = 0):
         super().__init__(model, tokenizer)
         self.seed = seed
 
@@ -360,9 +365,6 @@ class ClapClips(_ClapEmbedder):
         }
 
 
-SAO_DEFAULT_MODEL = "lukewys/laion_clap/630k-audioset-fusion-best.pt"
-
-
 class ClapSao(_ClapEmbedder):
     """stable-audio-metrics' ``clap_score`` audio side: the clip as ``librosa.load(sr=48000,
     mono=True)`` gives it, peak -1 dBFS (the ``SAO`` path), LAION's int16 round trip (clip,
@@ -373,7 +375,9 @@ class ClapSao(_ClapEmbedder):
     audio_path = SAO
     takes_fusion = None
 
-    def __init__(self, model: str = SAO_DEFAULT_MODEL, tokenizer: str | None = None, seed: int = 0):
+    release = releases.CLAP_FUSION_630K
+
+    def __init__(self, model: str | None = None, tokenizer: str | None = None, seed: int = 0):
         super().__init__(model, tokenizer)
         self.seed = seed
 

@@ -10,7 +10,8 @@ channel twice; ``channels=1`` gives openl3 the channels, which it averages (512-
 itself resamples each channel to 48 kHz (resampy ``kaiser_best``) and cuts 1 s windows
 every 0.5 s (``openl3_network``).
 
-``weights`` is openl3's ``openl3_audio_mel256_music.h5`` (or its arrays as ``.npz``).
+``weights`` is openl3's ``openl3_audio_mel256_music.h5`` (or its arrays as ``.npz``); with
+none, its release, fetched by name (``model_store``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from musiccaps_kit.audio import RESAMPLER
-from musiccaps_kit.bench import device
+from musiccaps_kit.bench import device, model_store, releases
 from musiccaps_kit.bench.audio_paths import SAO_OPENL3
 from musiccaps_kit.bench.embedders.base import Embedder, register
 from musiccaps_kit.bench.embedders.openl3_network import RATE, OpenL3WeightsError, load, windows
@@ -39,10 +40,7 @@ class OpenL3(Embedder):
     audio_path = SAO_OPENL3
 
     def __init__(self, weights: str | None = None, rate: int = 44100, channels: int = 2):
-        if not weights:
-            raise OpenL3WeightsError(
-                "OpenL3 needs openl3's weights file (--openl3-weights): see the README"
-            )
+        weights = weights or model_store.fetch(releases.OPENL3_MEL256_MUSIC)
         if channels not in (1, 2):
             raise ValueError(f"--openl3-channels {channels}: 1 or 2")
         if not 0 < int(rate) <= RATE:

@@ -22,7 +22,7 @@ the windows' logits collected by their mean (``collect="mean"``, or ``"max"``): 
 
 The checkpoints are local files: ``--passt-embedding-checkpoint`` for ``passt`` (kadtk's
 default is the 10 s file), ``--passt-checkpoint`` for ``kld_passt`` (MusicGen's evaluation
-uses the 20 s file); the README gives the release URLs.
+uses the 20 s file); with none, each class's release, fetched by name (``model_store``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from musiccaps_kit.bench import device
+from musiccaps_kit.bench import device, model_store, releases
 from musiccaps_kit.bench.audio_paths import AUDIOCRAFT, FADTK, SAO
 from musiccaps_kit.bench.embedders.base import Embedder, register
 from musiccaps_kit.bench.embedders.passt_network import (
@@ -64,13 +64,11 @@ class _Passt(Embedder):
     rate = RATE
 
     option = "--passt-checkpoint"
+    # the file its tool loads, fetched by name when no checkpoint is given
+    release = releases.PASST_20S
 
     def __init__(self, checkpoint: str | None = None):
-        if not checkpoint:
-            raise PasstCheckpointError(
-                f"PaSST needs a local checkpoint file ({self.option}): see the README"
-            )
-        self.checkpoint = Path(checkpoint)
+        self.checkpoint = Path(checkpoint) if checkpoint else model_store.fetch(self.release)
         if not self.checkpoint.is_file():
             raise PasstCheckpointError(f"{self.option} {checkpoint}: no such file")
         self._checksum = checksum_files([self.checkpoint])
@@ -143,6 +141,7 @@ class PasstScene(_Passt):
     name = "passt"
     audio_path = FADTK
     option = "--passt-embedding-checkpoint"
+    release = releases.PASST_10S
 
     def embed_many(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         length = self.seconds * RATE
@@ -232,6 +231,7 @@ class PasstSao(_Passt):
     name = "passt-sao"
     audio_path = SAO
     option = "--passt-checkpoint or --passt-embedding-checkpoint"
+    release = releases.PASST_10S
 
     def __init__(self, checkpoint: str | None = None, collect: str = "mean"):
         super().__init__(checkpoint)
