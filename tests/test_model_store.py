@@ -172,14 +172,19 @@ def test_bad_answers_are_refused_naming_file_and_url(store, release_files, answe
         assert mirror.requests_for(PASST10)[-1].startswith("bytes=")  # resumed
 
 
-def test_a_folder_that_cannot_be_made_and_a_full_disk(store, tmp_path, monkeypatch):
-    folder, _ = store
+def test_a_folder_that_cannot_be_made_no_network_and_a_full_disk(store, tmp_path, monkeypatch):
+    folder, mirror = store
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     monkeypatch.setenv("MCK_MODELS", str(blocker / "models"))
     with pytest.raises(DownloadError, match=f"{PASST10}: cannot create .*a-file/models"):
         model_store.fetch(model_store.by_name(PASST10))
     monkeypatch.setenv("MCK_MODELS", str(folder))
+    # no server at all (no network): the file and URL named
+    monkeypatch.setenv("MCK_MODELS_MIRROR", "http://127.0.0.1:9")
+    with pytest.raises(DownloadError, match=f"{PASST10}: http://127.0.0.1:9/{PASST10}: Conn"):
+        model_store.fetch(model_store.by_name(PASST10))
+    monkeypatch.setenv("MCK_MODELS_MIRROR", mirror.url)
     real_open = open
 
     class Full:

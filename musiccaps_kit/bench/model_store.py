@@ -201,8 +201,13 @@ def _session():
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
 
+    # 5xx answers retried here; a connection that never opens twice more (no network fails
+    # in seconds); one cut mid-transfer is resumed by ``_transfer``'s own loop
     retry = Retry(
-        total=ATTEMPTS,
+        total=None,
+        connect=2,
+        read=0,
+        status=ATTEMPTS,
         backoff_factor=BACKOFF_S,
         status_forcelist=(500, 502, 503, 504),
         allowed_methods=("GET",),
@@ -303,8 +308,11 @@ def _transfer(url: str, part: Path, name: str) -> int:
                         out.write(chunk)
                         bar.update(len(chunk))
         except (requests.ConnectionError, requests.Timeout, ChunkedEncodingError) as e:
-            if attempt == ATTEMPTS - 1:
-                why = f"{name}: {url}: {type(e).__name__} after {ATTEMPTS} tries"
+            moved = part.exists() and part.stat().st_size > have
+            if attempt == ATTEMPTS - 1 or not moved:  # no byte came: no network, or refused
+                why = f"{name}: {url}: {type(e).__name__}" + (
+                    f" after {attempt + 1} tries" if attempt else ""
+                )
                 raise DownloadError(why) from None
             time.sleep(BACKOFF_S * 2**attempt)
             continue
