@@ -34,7 +34,13 @@ import numpy as np
 
 from musiccaps_kit.audio import RESAMPLER
 from musiccaps_kit.bench.loudness import PEAK_STYLES, audiocraft_loudness, peak_normalize
-from musiccaps_kit.bench.resamplers import JULIUS, TORCHAUDIO_KAISER, resample_with
+from musiccaps_kit.bench.resamplers import (
+    JULIUS,
+    LIBROSA_SOXR,
+    TORCHAUDIO_HANN,
+    TORCHAUDIO_KAISER,
+    resample_with,
+)
 
 PCM16 = (None, "libsndfile", "ffmpeg")
 
@@ -177,3 +183,9 @@ SAO = AudioPath("sao", "stable-audio-metrics", peak_db=-1.0)
 SAO_OPENL3 = AudioPath(
     "sao-openl3", "stable-audio-metrics openl3_fd", mix="keep", peak_db=-1.0, peak_stage="source"
 )
+# MuQ-MuLan's evaluation scripts: librosa.load(path, sr=24000) (channel mean, soxr HQ,
+# librosa's length fix)
+LIBROSA_MONO = AudioPath("librosa-mono", "librosa.load(sr=...)", LIBROSA_SOXR)
+# audiobox_aesthetics 0.0.4 AesPredictor: torchaudio.load, channel mean, then
+# torchaudio.functional.resample to 16 kHz; no level step
+AUDIOBOX = AudioPath("audiobox", "audiobox-aesthetics 0.0.4", TORCHAUDIO_HANN)

@@ -29,6 +29,8 @@ WEIGHT_KEY = {
     "passt-kl": "checkpoint",
     "passt-sao": "checkpoint",
     "openl3": "weights",
+    "muq": "model",
+    "aes": "model",
 }
 # the named columns' option groups (families use their embedder's name)
 NAMED_GROUP = {
@@ -37,9 +39,11 @@ NAMED_GROUP = {
     "kld_passt": "passt-kl",
     "kld_passt_sao": "passt-sao",
     "fd_openl3": "openl3",
+    "mcc_muq": "muq",
+    **{f"aes_{axis}": "aes" for axis in ("ce", "cu", "pc", "pq")},
 }
 # groups whose weights may be a hub id or a TF Hub handle rather than a local path
-REMOTE_SPEC = {"clap", "clap-sao", "encodec", "vggish", "trill"}
+REMOTE_SPEC = {"clap", "clap-sao", "encodec", "vggish", "trill", "muq", "aes"}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(/[\w.-]+\.pt)?$")
 
 

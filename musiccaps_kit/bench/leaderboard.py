@@ -14,7 +14,9 @@ from typing import Any
 from musiccaps_kit import __version__
 from musiccaps_kit.resources import MUSICGEN_TABLE1, PAPER_TABLE1
 
-LOWER_IS_BETTER = {"fad": True, "kad": True, "kld": True, "mcc": False, "clap": False}
+LOWER_IS_BETTER = {
+    "fad": True, "kad": True, "kld": True, "mcc": False, "clap": False, "aes": False
+}  # fmt: skip
 
 # Our metric -> (the paper's Table 1 column it corresponds to, why it is only a stand-in).
 PAPER_COLUMNS: dict[str, tuple[str, str | None]] = {
@@ -25,6 +27,7 @@ PAPER_COLUMNS: dict[str, tuple[str, str | None]] = {
     "mcc_mulan": ("mcc", "the MuLan trained here, not the paper's"),
     "mcc_projection": ("mcc", "a small projection model stands in for MuLan"),
     "mcc_clap": ("mcc", "LAION-CLAP stands in for MuLan"),
+    "mcc_muq": ("mcc", "MuQ-MuLan, the open MuLan: not Google's"),
 }
 
 

@@ -10,7 +10,8 @@ from musiccaps_kit.bench.columns import column, known_metrics
 from musiccaps_kit.bench.embedders import known_embedders
 from musiccaps_kit.bench.settings import BenchSettings
 
-METRIC_SETS = ("offline", "paper", "musicgen", "fadtk", "kad", "sao")
+METRIC_SETS = ("offline", "paper", "musicgen", "fadtk", "kad", "sao", "aes", "learned")
+AES = ["aes_ce", "aes_cu", "aes_pc", "aes_pq"]
 
 
 def _local(options: dict, key: str) -> bool:
@@ -76,14 +77,22 @@ def resolve_metrics(
                 notes.append("paper set: kld_musicnn stands in for KLD (no --leaf-checkpoint)")
             if has_mcc:
                 out.append(f"mcc_{mcc_model}")
+            elif _muq_at_hand(settings):
+                out.append("mcc_muq")
             else:
-                notes.append("paper set: MCC left out (no --mcc-checkpoint)")
+                notes.append(
+                    "paper set: MCC left out (no --mcc-checkpoint, no MuQ-MuLan weights here)"
+                )
         elif name == "musicgen":
             out += ["fad_vggish", "kld_passt", "clap_score"]
         elif name == "fadtk":
             out += ["fad_clap", "fad_encodec"]
         elif name == "sao":
             out += ["fd_openl3", "kld_passt_sao", "clap_score_sao"]
+        elif name == "aes":
+            out += AES
+        elif name == "learned":
+            out += ["mcc_muq", *AES]
         elif name == "kad":
             for model in known_embedders():
                 if local(f"kad_{model}", settings):
@@ -100,6 +109,22 @@ def resolve_metrics(
     return tuple(dict.fromkeys(out)), notes
 
 
+def _muq_at_hand(settings: BenchSettings) -> bool:
+    """Whether MuQ-MuLan's weights are here: a local folder named, or the release in the
+    Hugging Face cache."""
+    spec = settings.metric_models.get("mcc_muq") or settings.embedder_options.get("muq", {}).get(
+        "model"
+    )
+    if spec:
+        return Path(spec).expanduser().is_dir()
+    from huggingface_hub import try_to_load_from_cache
+
+    from musiccaps_kit.bench.embedders.muq import DEFAULT_MODEL, WEIGHTS
+
+    found = try_to_load_from_cache(DEFAULT_MODEL, WEIGHTS)
+    return isinstance(found, str)
+
+
 def set_columns(name: str) -> list[str]:
     """Every column a named set may hold, whatever is at hand (what ``mck models fetch
     SET`` brings the weights of)."""
@@ -110,6 +135,8 @@ def set_columns(name: str) -> list[str]:
         "fadtk": ["fad_clap", "fad_encodec"],
         "sao": ["fd_openl3", "kld_passt_sao", "clap_score_sao"],
         "kad": [f"kad_{m}" for m in known_embedders()],
+        "aes": AES,
+        "learned": ["mcc_muq", *AES],
     }
     return full[name]
 

@@ -114,6 +114,17 @@ TRILL = Release(
 )
 
 
+MUQ_MULAN = Release(
+    "MuQ-MuLan large (hub OpenMuQ/MuQ-MuLan-large)",
+    ("OpenMuQ/MuQ-MuLan-large", "MuQ-MuLan-large"),
+    "https://huggingface.co/OpenMuQ/MuQ-MuLan-large",
+)
+AUDIOBOX_AESTHETICS = Release(
+    "Audiobox Aesthetics (hub facebook/audiobox-aesthetics)",
+    ("facebook/audiobox-aesthetics", "audiobox-aesthetics", "checkpoint.pt"),
+    "https://huggingface.co/facebook/audiobox-aesthetics",
+)
+
 # the single-file releases a bench fetches by name (``bench.model_store``)
 FILES = (PASST_20S, PASST_10S, CLAP_MUSIC, CLAP_FUSION_630K, OPENL3_MEL256_MUSIC)
 

@@ -14,6 +14,11 @@ the tool's model hears (they differ near the source's Nyquist, and FAD notices).
   (the PyPI torchaudio does not load beside this torch): the kernel computed in float64 as
   torchaudio computes it, cast to float32, applied by a strided float32 convolution over the
   zero-padded signal, ``ceil(new * length / orig)`` samples kept.
+* ``torchaudio-hann``: Audiobox Aesthetics' (``torchaudio.functional.resample(wav, sr,
+  16000)`` with its defaults: a Hann-windowed sinc, width 6, rolloff 0.99), written out the
+  same way, the kernel in float32 as the functional form computes it for a float32 wave.
+* ``librosa-soxr_hq``: ``librosa.load(sr=...)``'s resampling (MuQ-MuLan's evaluation
+  scripts): soxr HQ, then librosa's length fix to ``ceil(n * new / orig)`` samples.
 * ``resampy-kaiser_best``: openl3's (``resampy.resample(audio, sr, 48000,
   filter="kaiser_best")``, resampy 0.2.2 as openl3 0.4.2 pins it), written out in NumPy:
   its filter rebuilt from its recipe (a Kaiser-windowed sinc, 64 zero crossings, 512 table
@@ -30,18 +35,22 @@ from functools import lru_cache
 
 import numpy as np
 
-from musiccaps_kit.audio import RESAMPLER, resample
+from musiccaps_kit.audio import RESAMPLER, fit_length, resample
 
 JULIUS = "julius"
 TORCHAUDIO_KAISER = "torchaudio-kaiser"
+TORCHAUDIO_HANN = "torchaudio-hann"
 RESAMPY_KAISER_BEST = "resampy-kaiser_best"
+LIBROSA_SOXR = "librosa-soxr_hq"
 # fadtk/fad.py and kadtk/emb_loader.py, load_audio
 FADTK_KAISER = {
     "lowpass_filter_width": 64,
     "rolloff": 0.9475937167399596,
     "beta": 14.769656459379492,
 }
-RESAMPLERS = (RESAMPLER, JULIUS, TORCHAUDIO_KAISER, RESAMPY_KAISER_BEST)
+RESAMPLERS = (
+    RESAMPLER, JULIUS, TORCHAUDIO_KAISER, TORCHAUDIO_HANN, RESAMPY_KAISER_BEST, LIBROSA_SOXR
+)  # fmt: skip
 # resampy 0.2.2 filters.py: kaiser_best = sinc_window(num_zeros=64, precision=9,
 # window=kaiser(beta=14.769656459379492), rolloff=0.9475937167399596)
 KAISER_BEST = {
@@ -88,9 +97,50 @@ def torchaudio_kaiser(
     float32 ``[..., samples]`` array (fadtk's parameters by default)."""
     if orig == new:
         return np.asarray(wave, dtype=np.float32)
-    import torch
 
     kernel, width = sinc_kaiser_kernel(orig, new, lowpass_filter_width, rolloff, beta)
+    return _apply_kernel(wave, orig, new, kernel, width)
+
+
+@lru_cache(maxsize=16)
+def sinc_hann_kernel(
+    orig: int, new: int, lowpass_filter_width: int = 6, rolloff: float = 0.99
+) -> tuple[object, int]:
+    """torchaudio's ``_get_sinc_resample_kernel`` for ``sinc_interp_hann`` as
+    ``torchaudio.functional.resample`` calls it on a float32 waveform (dtype float32: every
+    step in float32), rates over their gcd."""
+    import torch
+
+    gcd = math.gcd(orig, new)
+    orig, new = orig // gcd, new // gcd
+    base_freq = min(orig, new) * rolloff
+    width = math.ceil(lowpass_filter_width * orig / base_freq)
+    idx = torch.arange(-width, width + orig, dtype=torch.float32)[None, None] / orig
+    t = torch.arange(0, -new, -1, dtype=torch.float32)[:, None, None] / new + idx
+    t *= base_freq
+    t = t.clamp_(-lowpass_filter_width, lowpass_filter_width)
+    window = torch.cos(t * math.pi / lowpass_filter_width / 2) ** 2
+    t *= math.pi
+    scale = base_freq / orig
+    kernels = torch.where(t == 0, torch.tensor(1.0).to(t), t.sin() / t)
+    kernels *= window * scale
+    return kernels, width
+
+
+def torchaudio_hann(wave: np.ndarray, orig: int, new: int) -> np.ndarray:
+    """``torchaudio.functional.resample(wave, orig, new)`` with its defaults (Hann window,
+    width 6, rolloff 0.99) for a float32 ``[..., samples]`` array: Audiobox Aesthetics'."""
+    if orig == new:
+        return np.asarray(wave, dtype=np.float32)
+    kernel, width = sinc_hann_kernel(orig, new)
+    return _apply_kernel(wave, orig, new, kernel, width)
+
+
+def _apply_kernel(wave: np.ndarray, orig: int, new: int, kernel, width: int) -> np.ndarray:
+    """torchaudio's ``_apply_sinc_resample_kernel``: the zero-padded signal convolved with
+    stride ``orig'``, ``ceil(new' * length / orig')`` samples kept."""
+    import torch
+
     gcd = math.gcd(orig, new)
     step = orig // gcd
     x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
@@ -194,12 +244,27 @@ def _wings(t, x64, dtype, window, delta, scale, table, step):
     return acc
 
 
+def librosa_soxr_hq(wave: np.ndarray, orig: int, new: int) -> np.ndarray:
+    """``librosa.resample(res_type="soxr_hq")`` of a mono float32 array: soxr HQ, then
+    ``fix_length`` to ``int(ceil(n * (new / orig)))`` samples in float64 arithmetic (a
+    10.0 s file at 44.1 kHz gives 240,001 samples at 24 kHz), zero-padded or cut."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if orig == new:
+        return wave
+    size = int(np.ceil(wave.shape[-1] * (float(new) / orig)))
+    return fit_length(resample(wave, orig, new), size)
+
+
 def resample_with(name: str, wave: np.ndarray, orig: int, new: int) -> np.ndarray:
     """Resample a ``[..., samples]`` float32 array with the named resampler."""
     if name == JULIUS:
         return julius_resample(wave, orig, new)
     if name == TORCHAUDIO_KAISER:
         return torchaudio_kaiser(wave, orig, new, **FADTK_KAISER)
+    if name == TORCHAUDIO_HANN:
+        return torchaudio_hann(wave, orig, new)
+    if name == LIBROSA_SOXR:
+        return librosa_soxr_hq(wave, orig, new)
     if name == RESAMPY_KAISER_BEST:
         wave = np.asarray(wave, dtype=np.float32)
         if wave.ndim == 1:

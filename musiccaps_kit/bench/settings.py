@@ -68,6 +68,9 @@ def model_options(
     openl3_weights: str | None = None,
     openl3_rate: int = 44100,
     openl3_channels: int = 2,
+    muq_mulan_model: str | None = None,
+    muq_tokenizer: str | None = None,
+    aes_model: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per-embedder settings (``BenchSettings.embedder_options``) from the bench's options:
     TF Hub handles, the LEAF checkpoint, the CLAP and EnCodec models (hub id or local), the
@@ -75,7 +78,8 @@ def model_options(
     AudioCraft's KL classifier (kld_passt); each falls back on the other's file. The CLAP of
     stable-audio-metrics' score (``clap-sao``) is ``--clap-model`` too, its own default
     (630k-audioset-fusion-best.pt) when none is given; OpenL3's weights, evaluation rate and
-    channels."""
+    channels; MuQ-MuLan's release and text tokenizer (mcc_muq); Audiobox Aesthetics' release
+    (aes_*)."""
     options: dict[str, dict[str, Any]] = {
         "vggish": {"frontend": vggish_frontend},
         "trill": {"output": trill_output},
@@ -98,6 +102,12 @@ def model_options(
         options["openl3"]["weights"] = openl3_weights
     if encodec_model:
         options["encodec"] = {"model": encodec_model}
+    if muq_mulan_model:
+        options["muq"] = {"model": muq_mulan_model}
+    if muq_tokenizer:
+        options.setdefault("muq", {})["tokenizer"] = muq_tokenizer
+    if aes_model:
+        options["aes"] = {"model": aes_model}
     kl_file = passt_checkpoint or passt_embedding_checkpoint
     embedding_file = passt_embedding_checkpoint or passt_checkpoint
     if embedding_file:

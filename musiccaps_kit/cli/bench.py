@@ -24,7 +24,9 @@ class MetricsOption(GroupedOption):
             "sets offline (no download), paper (MusicLM Table 1: FAD-TRILL, FAD-VGGish, KLD, "
             "MCC), musicgen (MusicGen Table 1: FAD-VGGish, KL-PaSST, CLAP score), fadtk "
             "(FAD on CLAP and EnCodec), kad (KAD on every embedder whose weights are here) and "
-            "sao (stable-audio-metrics: FD-openl3, KL-PaSST, CLAP score). Each column fetches "
+            "sao (stable-audio-metrics: FD-openl3, KL-PaSST, CLAP score), aes (Audiobox "
+            "Aesthetics: aes_ce, aes_cu, aes_pc, aes_pq) and learned (mcc_muq and aes). Each "
+            "column fetches "
             "the weights its protocol used (`mck models list`) unless a model option names "
             "other ones"
         )
@@ -165,6 +167,26 @@ class MetricsOption(GroupedOption):
     "--mcc-model",
     help="the joint model --mcc-checkpoint belongs to (mulan, projection, clap), for the "
     "offline and paper metric sets [default for paper: mulan]",
+)
+@optgroup.option(
+    "--muq-mulan-model",
+    metavar="ID|DIR",
+    help="MuQ-MuLan for mcc_muq: a hub id or a folder with config.json and pytorch_model.bin "
+    "(its audio_model.name's config.json gives the audio tower)  [default: "
+    "OpenMuQ/MuQ-MuLan-large]",
+)
+@optgroup.option(
+    "--muq-tokenizer",
+    metavar="ID|DIR",
+    help="the text tokenizer and XLM-RoBERTa config for mcc_muq  [default: the release's "
+    "text_model.name, xlm-roberta-base]",
+)
+@optgroup.option(
+    "--aes-model",
+    metavar="ID|DIR|FILE.pt",
+    help="Audiobox Aesthetics for aes_ce, aes_cu, aes_pc, aes_pq: a hub id, a folder with "
+    "config.json and model.safetensors, or its checkpoint.pt  [default: "
+    "facebook/audiobox-aesthetics]",
 )
 @optgroup.option(
     "--clap-amodel",
@@ -308,6 +330,9 @@ def bench(
     inf: bool,
     openl3_weights: str | None,
     metric_models: tuple[str, ...],
+    muq_mulan_model: str | None,
+    muq_tokenizer: str | None,
+    aes_model: str | None,
     openl3_rate: int,
     openl3_channels: str,
     kl_collect: str,
@@ -353,6 +378,9 @@ def bench(
         openl3_weights,
         openl3_rate,
         int(openl3_channels),
+        muq_mulan_model,
+        muq_tokenizer,
+        aes_model,
     )
     settings = BenchSettings(
         joint_options=joint_model_options(mcc_checkpoint, clap_amodel),

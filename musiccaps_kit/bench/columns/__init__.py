@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from musiccaps_kit.bench.columns import (
+    aes,
     clap_score,
     clap_score_sao,
     fad,
@@ -21,6 +22,7 @@ from musiccaps_kit.bench.columns import (
     kld_passt,
     kld_passt_sao,
     mcc,
+    mcc_muq,
 )
 from musiccaps_kit.bench.columns.job import Job, MetricResult, Skipped
 from musiccaps_kit.bench.embedders import known_embedders
@@ -42,6 +44,8 @@ NAMED: dict[str, tuple[Compute, str]] = {
     "fd_openl3": (fd_openl3.compute, "openl3"),
     "kld_passt_sao": (kld_passt_sao.compute, "passt-sao"),
     "clap_score_sao": (clap_score_sao.compute, "clap-sao"),
+    "mcc_muq": (mcc_muq.compute, "muq"),
+    **{f"aes_{axis}": (aes.compute, "aes") for axis in ("ce", "cu", "pc", "pq")},
 }
 
 
