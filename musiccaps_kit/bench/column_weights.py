@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from musiccaps_kit.bench import model_store, releases
+from musiccaps_kit.bench.embedders import ssl
 from musiccaps_kit.bench.settings import BenchSettings
 
 # the embedder option that names an embedder's weights
@@ -31,6 +32,7 @@ WEIGHT_KEY = {
     "openl3": "weights",
     "muq": "model",
     "aes": "model",
+    "ssl": "model",
 }
 # the named columns' option groups (families use their embedder's name)
 NAMED_GROUP = {
@@ -43,14 +45,23 @@ NAMED_GROUP = {
     **{f"aes_{axis}": "aes" for axis in ("ce", "cu", "pc", "pq")},
 }
 # groups whose weights may be a hub id or a TF Hub handle rather than a local path
-REMOTE_SPEC = {"clap", "clap-sao", "encodec", "vggish", "trill", "muq", "aes"}
+REMOTE_SPEC = {"clap", "clap-sao", "encodec", "vggish", "trill", "muq", "aes", "ssl"}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(/[\w.-]+\.pt)?$")
+
+
+def ssl_family(metric: str) -> str | None:
+    """The transformers family key (``wavlm-base-plus``) of a ``fad_``/``kad_`` column."""
+    prefix, _, model = metric.partition("_")
+    parsed = ssl.parse(model) if prefix in ("fad", "kad") else None
+    return None if parsed is None else parsed[0].name.lower()
 
 
 def weight_group(metric: str) -> str | None:
     """The option group of a column's weights, or None for a column without any."""
     if metric in NAMED_GROUP:
         return NAMED_GROUP[metric]
+    if ssl_family(metric):
+        return "ssl"
     prefix, _, model = metric.partition("_")
     if prefix in ("fad", "kad", "kld") and model in WEIGHT_KEY:
         return model
@@ -67,9 +78,12 @@ def parse_models(items: tuple[str, ...] | list[str]) -> dict[str, str]:
         name, sep, spec = item.partition("=")
         metric = name.strip().lower().replace("-", "_")
         if not sep or not metric or not spec:
-            raise ValueError(f"--model {item!r}: expected METRIC=SPEC")
-        column(metric)  # a ValueError naming the known metrics
-        group = weight_group(metric)
+            raise ValueError(f"--model {item!r}: expected METRIC=SPEC or FAMILY=SPEC")
+        if metric.replace("_", "-") in ssl.FAMILIES:  # a family: every layer, fad and kad
+            metric, group = metric.replace("_", "-"), "ssl"
+        else:
+            column(metric)  # a ValueError naming the known metrics
+            group = weight_group(metric)
         if group is None:
             raise ValueError(f"--model {item}: {metric} takes no model weights")
         remote = group in REMOTE_SPEC and (HUB_ID.match(spec) or "://" in spec)
@@ -97,12 +111,22 @@ def resolve(metrics: tuple[str, ...], settings: BenchSettings, asked: str) -> Be
         if group is None:
             continue
         key = WEIGHT_KEY[group]
-        if metric in settings.metric_models:
-            chosen[metric] = {key: settings.metric_models[metric]}
+        named = settings.metric_models.get(metric) or settings.metric_models.get(
+            ssl_family(metric) or ""
+        )
+        if named:
+            chosen[metric] = {key: named}
         elif not _family_given(metric, group, settings.embedder_options):
             release = releases.for_column(metric)
             if release is not None:
                 wanted[metric] = release
+    for metric in metrics:  # the transformers families: folder, class, processor, now
+        if ssl_family(metric):
+            options = {**settings.embedder_options.get(metric.partition("_")[2], {})}
+            try:
+                ssl.make(metric.partition("_")[2], **options, **chosen.get(metric, {}))
+            except ValueError as e:
+                raise ValueError(f"{metric}: {e}") from None
     if wanted:
         paths = model_store.fetch_all(list(wanted.values()), asked)
         by_release = dict(zip(dict.fromkeys(wanted.values()), paths, strict=True))
@@ -117,10 +141,17 @@ def local(metric: str, settings: BenchSettings) -> bool:
     group = weight_group(metric)
     if group is None:
         return True
-    spec = settings.metric_models.get(metric) or settings.embedder_options.get(group, {}).get(
-        WEIGHT_KEY[group]
+    spec = (
+        settings.metric_models.get(metric)
+        or settings.metric_models.get(ssl_family(metric) or "")
+        or settings.embedder_options.get(group, {}).get(WEIGHT_KEY[group])
     )
     if spec:
         return Path(str(spec)).expanduser().exists()
+    if group == "ssl":  # the tools' hub repo, already in the Hugging Face cache
+        from huggingface_hub import try_to_load_from_cache
+
+        family = ssl.parse(metric.partition("_")[2])[0]
+        return isinstance(try_to_load_from_cache(family.hub, "config.json"), str)
     release = releases.for_column(metric)
     return release is not None and model_store.locate(release) is not None

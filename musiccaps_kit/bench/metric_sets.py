@@ -7,7 +7,7 @@ from pathlib import Path
 
 from musiccaps_kit.bench.column_weights import local
 from musiccaps_kit.bench.columns import column, known_metrics
-from musiccaps_kit.bench.embedders import known_embedders
+from musiccaps_kit.bench.embedders import known_embedders, ssl
 from musiccaps_kit.bench.settings import BenchSettings
 
 METRIC_SETS = ("offline", "paper", "musicgen", "fadtk", "kad", "sao", "aes", "learned")
@@ -94,15 +94,18 @@ def resolve_metrics(
         elif name == "learned":
             out += ["mcc_muq", *AES]
         elif name == "kad":
-            for model in known_embedders():
-                if local(f"kad_{model}", settings):
-                    out.append(f"kad_{model}")
-                else:
-                    notes.append(f"kad set: kad_{model} left out (its model is not here)")
+            models = [*known_embedders(), *ssl.family_names()]
+            here = [m for m in models if local(f"kad_{m}", settings)]
+            out += [f"kad_{m}" for m in here]
+            gone = [f"kad_{m}" for m in models if m not in here]
+            if gone:
+                notes.append(f"kad set: {', '.join(gone)} left out (their models are not here)")
         else:
             try:
                 column(name)
-            except ValueError:
+            except ValueError as e:
+                if not str(e).startswith("unknown metric"):
+                    raise  # a known family with a layer it does not have
                 known = ", ".join([*known_metrics(), *METRIC_SETS])
                 raise ValueError(f"unknown metric {name!r}: known are {known}") from None
             out.append(name)
@@ -134,7 +137,7 @@ def set_columns(name: str) -> list[str]:
         "musicgen": ["fad_vggish", "kld_passt", "clap_score"],
         "fadtk": ["fad_clap", "fad_encodec"],
         "sao": ["fd_openl3", "kld_passt_sao", "clap_score_sao"],
-        "kad": [f"kad_{m}" for m in known_embedders()],
+        "kad": [f"kad_{m}" for m in [*known_embedders(), *ssl.family_names()]],
         "aes": AES,
         "learned": ["mcc_muq", *AES],
     }

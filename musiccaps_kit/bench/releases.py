@@ -129,6 +129,11 @@ AUDIOBOX_AESTHETICS = Release(
 FILES = (PASST_20S, PASST_10S, CLAP_MUSIC, CLAP_FUSION_630K, OPENL3_MEL256_MUSIC)
 
 
+def hub_release(repo: str) -> Release:
+    """A model released as a hub repository (fadtk's and kadtk's transformers families)."""
+    return Release(f"hub {repo}", (repo,), f"https://huggingface.co/{repo}")
+
+
 def for_column(metric: str) -> Release | None:
     """The release a column uses when no option names its weights."""
     return next((r for r in FILES if metric in r.columns), None)

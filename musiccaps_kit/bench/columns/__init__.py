@@ -3,8 +3,9 @@ column (after AudioCraft's one metric class per file). A column module has a
 ``compute(model, job) -> MetricResult``; this registry maps metric names to it.
 
 Families take a model name after their prefix (``fad_vggish``, ``kld_musicnn``,
-``mcc_clap``); the named columns stand alone. A new column is its own module plus one line
-here.
+``mcc_clap``; fadtk's and kadtk's transformers families with their layer suffix,
+``kad_wavlm_base_plus_3``); the named columns stand alone. A new column is its own module
+plus one line here.
 """
 
 from __future__ import annotations
@@ -25,15 +26,15 @@ from musiccaps_kit.bench.columns import (
     mcc_muq,
 )
 from musiccaps_kit.bench.columns.job import Job, MetricResult, Skipped
-from musiccaps_kit.bench.embedders import known_embedders
+from musiccaps_kit.bench.embedders import known_embedders, ssl
 from musiccaps_kit.bench.joint import known_joint_models
 
 Compute = Callable[[str, Job], MetricResult]
 
 # prefix -> (the column's compute, the model names it takes)
 FAMILIES: dict[str, tuple[Compute, Callable[[], list[str]]]] = {
-    "fad": (fad.compute, known_embedders),
-    "kad": (kad.compute, known_embedders),
+    "fad": (fad.compute, lambda: [*known_embedders(), *ssl.family_names()]),
+    "kad": (kad.compute, lambda: [*known_embedders(), *ssl.family_names()]),
     "kld": (kld.compute, lambda: list(kld.CLASSIFIERS)),
     "mcc": (mcc.compute, known_joint_models),
 }
@@ -62,6 +63,13 @@ def column(metric: str) -> tuple[Compute, str]:
     prefix, _, model = metric.partition("_")
     if prefix in FAMILIES and model in FAMILIES[prefix][1]():
         return FAMILIES[prefix][0], model
+    if prefix in ("fad", "kad"):
+        try:
+            found = ssl.parse(model)
+        except ValueError as e:  # a layer the model does not have, a layer on Whisper
+            raise ValueError(f"{metric}: {e}") from None
+        if found is not None:
+            return FAMILIES[prefix][0], model
     raise ValueError(f"unknown metric {metric!r}: known are {', '.join(known_metrics())}")
 
 

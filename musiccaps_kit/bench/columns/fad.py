@@ -27,7 +27,7 @@ from musiccaps_kit.bench.columns.job import (
     reference_clips,
     system_clips,
 )
-from musiccaps_kit.bench.embedders import Embedder
+from musiccaps_kit.bench.embedders import Embedder, ssl
 from musiccaps_kit.bench.metrics.frechet import (
     GaussianStats,
     bootstrap_fad,
@@ -53,6 +53,9 @@ def column_claim(name: str, model: Embedder, job: Job, path: str) -> dict:
     weights, or the recipe with other weights."""
     weights, sha = model.weights_name(), model.weights_checksum()
     settings = model.settings()
+    if ssl.parse(name) is not None:
+        release = releases.hub_release(model.family.hub)
+        return releases.claim(f"as fadtk {model.name}", (), "fadtk", release, weights, sha, path)
     if name == "vggish":
         unmet = None
         if settings.get("frontend") != "google2019":
@@ -125,7 +128,9 @@ def frechet(name: str, job: Job, paired: bool = True, claim=None) -> MetricResul
         clips = {i: GaussianStats.of(f) for i, f in zip(sys_ids, system, strict=True)}
         parts = [GaussianStats.of(f) for f in reference + others]
         ref_total = sum_stats(parts + ([from_file] if from_file is not None else []))
-        value = fad(ref_total, sum_stats(list(clips.values())))
+        # fadtk's own families: its statistics of float16 frames keep a float16 mean
+        mean_dtype = np.float16 if ssl.parse(name) is not None else None
+        value = fad(ref_total, sum_stats(list(clips.values())), mean_dtype)
         per_clip = per_clip_fad(ref_total, dict(zip(sys_ids, system, strict=True)))
         inf = (
             fad_inf(ref_total, np.concatenate(system), seed=settings.seed) if settings.inf else None
@@ -150,6 +155,7 @@ def frechet(name: str, job: Job, paired: bool = True, claim=None) -> MetricResul
         "frames_reference": ref_total.count,
         "frames_system": sum(c.count for c in clips.values()),
         "covariance": "float64, n - 1",
+        **({"mean": "float16, as fadtk's np.mean of its float16 frames"} if mean_dtype else {}),
         "frames": FRAMES_NOTE,
         "inf": INF_RECIPE,
         **job.interval_recipe("clips", paired),

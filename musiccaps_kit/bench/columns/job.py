@@ -15,7 +15,7 @@ import numpy as np
 from musiccaps_kit.bench import device
 from musiccaps_kit.bench.audio_paths import AudioPath
 from musiccaps_kit.bench.clips import ClipSet, Pairing
-from musiccaps_kit.bench.embedders import Embedder, make_embedder
+from musiccaps_kit.bench.embedders import Embedder, make_embedder, ssl
 from musiccaps_kit.bench.embedding_cache import EmbeddingCache, embed_clips
 from musiccaps_kit.bench.joint import make_joint_model
 from musiccaps_kit.bench.settings import BenchSettings
@@ -44,6 +44,8 @@ class Skipped(Exception):
 @lru_cache(maxsize=16)
 def cached_model(kind: str, name: str, options: tuple):
     """One model instance per name and settings for the whole bench."""
+    if kind == "embedder" and ssl.parse(name) is not None:
+        return ssl.make(name, **dict(options))
     factory = make_embedder if kind == "embedder" else make_joint_model
     return factory(name, **dict(options))
 

@@ -23,7 +23,7 @@ from musiccaps_kit.bench.columns.job import (
     reference_clips,
     system_clips,
 )
-from musiccaps_kit.bench.embedders import Embedder
+from musiccaps_kit.bench.embedders import Embedder, ssl
 from musiccaps_kit.bench.metrics.kad import (
     bootstrap_kad,
     kad,
@@ -36,8 +36,22 @@ from musiccaps_kit.bench.metrics.kad import (
 KADTK_FRAMES = {"encodec": {"pooling": "kadtk"}}
 
 
+def kadtk_frames(name: str) -> dict:
+    """The options that give kadtk's frames for an embedder: 1 s pooling for EnCodec and the
+    transformers families but Whisper; MERT's config as it is."""
+    if name in KADTK_FRAMES:
+        return KADTK_FRAMES[name]
+    parsed = ssl.parse(name)
+    if parsed is None or not parsed[0].layers:
+        return {}
+    return {"pooling": "kadtk", "conv_pos_batch_norm": "config"}
+
+
 def column_claim(name: str, model: Embedder, path: str) -> dict:
     weights, sha = model.weights_name(), model.weights_checksum()
+    if ssl.parse(name) is not None:
+        release = releases.hub_release(model.family.hub)
+        return releases.claim(f"as kadtk {model.name}", (), "kadtk", release, weights, sha, path)
     if name == "clap":
         header, release = "as kadtk clap-laion-music", releases.CLAP_MUSIC
     elif name == "encodec":
@@ -62,7 +76,7 @@ def _path_note(model: Embedder, job: Job) -> str:
 def compute(name: str, job: Job) -> MetricResult:
     """KAD as kadtk 1.1.0: reference frames as x (baseline), the system's as y (eval)."""
     settings = job.settings
-    model = embedder(name, {**job.options(name), **KADTK_FRAMES.get(name, {})})
+    model = embedder(name, {**job.options(name), **kadtk_frames(name)})
     sys_ids, system = system_clips(model, job)
     reference, others, ref_ids = reference_clips(model, job, sys_ids)
     x, y = np.concatenate(reference + others), np.concatenate(system)
