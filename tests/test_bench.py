@@ -95,6 +95,8 @@ def test_cli_writes_the_leaderboard_with_recipes_and_the_paper(folders, tmp_path
         str(ref),
         "--system",
         f"noisy={systems['noise-15']}",
+        "--metrics",
+        "fad_musicnn,kld_musicnn",
         "--out",
         str(out),
         "--cache-dir",
@@ -167,6 +169,8 @@ def test_bad_bench_input_is_a_clear_error(folders, tmp_path):
             str(ref),
             "--system",
             f"broken={broken}",
+            "--metrics",
+            "offline",
             "--out",
             str(out),
             "--cache-dir",
@@ -186,7 +190,8 @@ def test_worst_clips_from_records_are_written_beside_the_report(demo_records, tm
     for clip_id in ids:
         shutil.copy(DEMO_AUDIO_DIR / f"{clip_id}.flac", system)
     out = tmp_path / "board"
-    args = ["bench", "--reference", str(demo_records), "--system", f"mine={system}"]
+    args = ["bench", "--reference", str(demo_records), "--system", f"mine={system}",
+            "--metrics", "fad_musicnn,kld_musicnn"]  # fmt: skip
     result = CliRunner().invoke(main, [*args, "--bootstrap", "10", "--out", str(out)])
     assert result.exit_code == 0, result.output
     html = (out / "report.html").read_text()

@@ -226,7 +226,9 @@ def test_bench_cli_with_a_passt_checkpoint(checkpoint, sets, tmp_path):
     per_clip = [r for r in csv.DictReader(open(out / "per_clip.csv")) if r["metric"] == "kld_passt"]
     assert sorted(r["id"] for r in per_clip) == sorted(ids)
     musicgen = BenchSettings(embedder_options=model_options(passt_checkpoint=str(checkpoint)))
-    assert resolve_metrics("musicgen", musicgen)[0] == ("fad_vggish", "kld_passt", "clap_score")
+    assert resolve_metrics("musicgen", musicgen)[0] == (
+        "fad_vggish_audiocraft", "kld_passt", "clap_score"
+    )  # fmt: skip
     unpaired = tmp_path / "unpaired"
     unpaired.mkdir()
     shutil.copy(system / f"{ids[0]}.wav", unpaired / "elsewhere.wav")

@@ -229,7 +229,9 @@ def test_named_sets_and_what_they_leave_out(models):
     # the published sets keep every column: its release is fetched by name (or named
     # missing, offline) rather than the column left out
     metrics, notes = resolve_metrics("musicgen,fadtk", BenchSettings())
-    assert metrics == ("fad_vggish", "kld_passt", "clap_score", "fad_clap", "fad_encodec")
+    assert metrics == (
+        "fad_vggish_audiocraft", "kld_passt", "clap_score", "fad_clap", "fad_encodec"
+    )  # fmt: skip
     assert not notes
     assert resolve_metrics("kad", BenchSettings())[0] == ("kad_musicnn",)
 
@@ -327,11 +329,17 @@ def test_bad_models_and_captions_are_clear_errors(models, clip_sets, tmp_path):
 def test_vggish_on_the_pytorch_front_end_is_not_put_beside_the_papers():
     from musiccaps_kit.bench.leaderboard import protocol, reported_rows, to_json
 
-    result = {"reference": "ref", "reference_clips": 0, "rows": [], "metrics": ["fad_vggish"]}
+    # one name, one recipe: MusicLM's Google FAD and MusicGen's AudioCraft FAD apart
+    both = ["fad_vggish", "fad_vggish_audiocraft"]
+    result = {"reference": "ref", "reference_clips": 0, "rows": [], "metrics": both}
     google = to_json(result, {"embedder_options": {"vggish": {"frontend": "google2019"}}})
     ported = to_json(result, {"embedder_options": {"vggish": {"frontend": "nonoverlapping"}}})
-    assert google["columns"]["fad_vggish"]["protocol"] == "as MusicLM and MusicGen Table 1"
-    assert "not comparable" in ported["columns"]["fad_vggish"]["protocol"]
-    assert any(cells.get("fad_vggish") == "3.4" for _, cells in reported_rows(google))
+    assert google["columns"]["fad_vggish"]["protocol"] == "as MusicLM Table 1"
+    assert google["columns"]["fad_vggish_audiocraft"]["protocol"] == "as MusicGen Table 1"
+    for metric in both:
+        assert "not comparable" in ported["columns"][metric]["protocol"]
+    rows = reported_rows(google)
+    assert any(cells.get("fad_vggish_audiocraft") == "3.4" for _, cells in rows)  # MusicGen's
+    assert any(cells.get("fad_vggish") == "4.0" for _, cells in rows)  # MusicLM's
     assert not any(cells for _, cells in reported_rows(ported))
     assert protocol("kld_musicnn") == "stand-in: not comparable"

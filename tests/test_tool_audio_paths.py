@@ -380,7 +380,7 @@ def test_musicgen_and_kad_in_one_bench(realmusic, passt_files, tmp_path):
     assert result.exit_code == 0, result.output
     board = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
     columns, metrics = board["columns"], board["rows"][0]["metrics"]
-    assert board["settings"]["vggish_protocol"] == "musicgen"
+    assert "fad_vggish" not in columns  # MusicLM's recipe is another column
     assert columns["kld_passt"]["protocol"] == "as MusicGen Table 1"
     assert columns["kld_passt"]["checkpoint"] == f20.name
     assert metrics["kld_passt"]["recipe"]["variant"] == "passt-s-20s"
@@ -389,9 +389,10 @@ def test_musicgen_and_kad_in_one_bench(realmusic, passt_files, tmp_path):
     assert columns["clap_score"]["protocol"] == "as MusicGen Table 1"
     # the VGGish-like stand-in is not the TF Hub release: AudioCraft's recipe, other weights
     assert (
-        columns["fad_vggish"]["protocol"] == "AudioCraft FAD's recipe, other weights (vggish-like)"
+        columns["fad_vggish_audiocraft"]["protocol"]
+        == "AudioCraft FAD's recipe, other weights (vggish-like)"
     )
-    assert "peak -1 dBFS + 16-bit (ffmpeg)" in columns["fad_vggish"]["audio_path"]
+    assert "peak -1 dBFS + 16-bit (ffmpeg)" in columns["fad_vggish_audiocraft"]["audio_path"]
     assert "system: loudness -14 LUFS + julius" in columns["kld_passt"]["audio_path"]
     assert columns["kad_clap"]["audio_path"] == "torchaudio-kaiser + 16-bit (libsndfile)"
     for name, m in metrics.items():

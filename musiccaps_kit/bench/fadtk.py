@@ -26,16 +26,16 @@ FADTK_MODELS = {
     "non-overlapping frames; ours is TF Hub vggish/1 with Google's 2019 FAD front-end "
     "(1 s windows, 0.5 s hop, peak normalisation): the statistics are not comparable",
     "clap-laion-audio": "our clap embedder follows fadtk's clap-laion-music, not the audio model",
-    "clap-laion-music": "fadtk computed these with the laion_clap package's own front end on "
-    "music_audioset_epoch_15_esc_90.14.pt; ours runs transformers' ClapFeatureExtractor on "
-    "--clap-model, not confirmed equal to that file: compute the reference's statistics here",
-    "clap-2023": "Microsoft CLAP is not an embedder here",
-    "encodec-emb": "fadtk computed these with the encodec package's model; ours is "
-    "transformers' EncodecModel, not compared with that package here: compute the "
-    "reference's statistics here",
+    "clap-laion-music": "fad_clap computes fadtk's clap-laion-music frames, but a file without "
+    "a recipe cannot show it was made with music_audioset_epoch_15_esc_90.14.pt and fadtk's "
+    "audio path: compute the reference's statistics with mck stats or embed the reference",
+    "encodec-emb": "fad_encodec computes fadtk's encodec-emb frames, but a file without a "
+    "recipe cannot show it was made with facebook/encodec_24khz and fadtk's audio path: "
+    "compute the reference's statistics with mck stats or embed the reference",
     "encodec-emb-48k": "our encodec embedder is the 24 kHz model (fadtk's encodec-emb)",
     "dac-44kHz": "DAC is not an embedder here",
-    "MERT-v1-95M": "MERT layers are not an FAD embedder here",
+    "MERT-v1-95M": "fad_MERT-v1-95M computes fadtk's frames, but a file without a recipe "
+    "cannot show which weights and layer made it: compute the reference's statistics here",
 }
 
 

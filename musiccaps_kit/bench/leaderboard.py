@@ -33,7 +33,7 @@ PAPER_COLUMNS: dict[str, tuple[str, str | None]] = {
 
 # Our metric -> MusicGen's Table 1 column with the same protocol (AudioCraft's metrics).
 MUSICGEN_COLUMNS = {
-    "fad_vggish": "fad_vggish",
+    "fad_vggish_audiocraft": "fad_vggish",
     "kld_passt": "kld_passt",
     "clap_score": "clap_score",
 }
@@ -54,13 +54,10 @@ def protocol(metric: str, settings: dict[str, Any] | None = None) -> str:
     no measured result carries its own claim (``column_claim``). VGGish matches the papers
     only with Google's 2019 front end (the default)."""
     vggish = ((settings or {}).get("embedder_options") or {}).get("vggish", {})
-    if metric == "fad_vggish" and vggish.get("frontend", "google2019") != "google2019":
+    if metric.startswith("fad_vggish") and vggish.get("frontend", "google2019") != "google2019":
         return "PyTorch ports' VGGish front end: not comparable with the papers"
     musiclm = metric in PAPER_COLUMNS and PAPER_COLUMNS[metric][1] is None
     musicgen = metric in MUSICGEN_COLUMNS
-    if metric == "fad_vggish":
-        chosen = (settings or {}).get("vggish_protocol", "auto")
-        musiclm, musicgen = chosen in ("auto", "musiclm"), chosen in ("auto", "musicgen")
     tables = [name for name, hit in (("MusicLM", musiclm), ("MusicGen", musicgen)) if hit]
     if tables:
         return f"as {' and '.join(tables)} Table 1"

@@ -25,24 +25,6 @@ def _names(names: str | tuple[str, ...]) -> list[str]:
     return [n.strip().lower().replace("-", "_") for n in names if n.strip()]
 
 
-def vggish_protocol(names: str | tuple[str, ...], settings: BenchSettings) -> tuple[str, list]:
-    """Which published FAD-VGGish ``fad_vggish`` follows, and a note when two sets asked
-    for both: ``musicgen`` (AudioCraft's files) when asked for, or when ``auto`` and the
-    musicgen set is in the list; else ``musiclm`` (Google's FAD on the files as given)."""
-    asked = set(_names(names))
-    if settings.vggish_protocol != "auto":
-        return settings.vggish_protocol, []
-    if "musicgen" not in asked:
-        return "musiclm", []
-    notes = []
-    if "paper" in asked:
-        notes.append(
-            "fad_vggish follows MusicGen's protocol (the musicgen set); MusicLM's needs "
-            "--vggish-protocol musiclm in a bench of its own"
-        )
-    return "musicgen", notes
-
-
 def resolve_metrics(
     names: str | tuple[str, ...], settings: BenchSettings
 ) -> tuple[tuple[str, ...], list[str]]:
@@ -52,9 +34,10 @@ def resolve_metrics(
     ``offline``: every metric whose model needs no download (musicnn; LEAF, VGGish, TRILL
     and the MCC model when they are local files). ``paper``: MusicLM's Table 1 (FAD-TRILL,
     FAD-VGGish, KLD: LEAF if a checkpoint is given, else musicnn standing in; MCC: the
-    configured joint model, MuLan by default). ``musicgen``: MusicGen's Table 1 (FAD-VGGish,
-    KL-PaSST, CLAP score). ``fadtk``: FAD on CLAP and EnCodec. ``kad``: KAD on every
-    embedder whose weights are here (named by a local path, or a release already fetched).
+    configured joint model, MuLan by default). ``musicgen``: MusicGen's Table 1 (FAD-VGGish
+    on AudioCraft's files, KL-PaSST, CLAP score). ``fadtk``: FAD on CLAP and EnCodec.
+    ``kad``: KAD on every embedder whose weights are here (named by a local path, or a
+    release already fetched).
     ``sao``: stable-audio-metrics' FD-openl3, KL-PaSST and CLAP score. The published sets
     fetch the released files their columns use (``column_weights``)."""
     notes, out = [], []
@@ -84,7 +67,7 @@ def resolve_metrics(
                     "paper set: MCC left out (no --mcc-checkpoint, no MuQ-MuLan weights here)"
                 )
         elif name == "musicgen":
-            out += ["fad_vggish", "kld_passt", "clap_score"]
+            out += ["fad_vggish_audiocraft", "kld_passt", "clap_score"]
         elif name == "fadtk":
             out += ["fad_clap", "fad_encodec"]
         elif name == "sao":
@@ -134,7 +117,7 @@ def set_columns(name: str) -> list[str]:
     full = {
         "offline": [],
         "paper": ["fad_trill", "fad_vggish", "kld_leaf"],
-        "musicgen": ["fad_vggish", "kld_passt", "clap_score"],
+        "musicgen": ["fad_vggish_audiocraft", "kld_passt", "clap_score"],
         "fadtk": ["fad_clap", "fad_encodec"],
         "sao": ["fd_openl3", "kld_passt_sao", "clap_score_sao"],
         "kad": [f"kad_{m}" for m in [*known_embedders(), *ssl.family_names()]],

@@ -27,7 +27,7 @@ from musiccaps_kit.bench import agreement, column_weights, device, report, shard
 from musiccaps_kit.bench.clips import ClipSet, open_reference, pair, read_system
 from musiccaps_kit.bench.columns import Job, Skipped, column
 from musiccaps_kit.bench.leaderboard import lower_is_better
-from musiccaps_kit.bench.metric_sets import resolve_metrics, vggish_protocol
+from musiccaps_kit.bench.metric_sets import resolve_metrics
 from musiccaps_kit.bench.settings import BenchSettings
 from musiccaps_kit.bench.sharding import Shard
 from musiccaps_kit.data import catalog
@@ -48,9 +48,6 @@ def run_bench(
     timings = timings or Timings()
     device.select(settings.device, settings.precision)
     metrics, notes = resolve_metrics(settings.metrics, settings)
-    protocol, protocol_notes = vggish_protocol(settings.metrics, settings)
-    settings = replace(settings, vggish_protocol=protocol)
-    notes += protocol_notes if "fad_vggish" in metrics else []
     plan = {metric: column(metric) for metric in metrics}
     with timings.phase("models"):  # every column's weights, fetched before any embedding
         settings = column_weights.resolve(metrics, settings, ",".join(settings.metrics))

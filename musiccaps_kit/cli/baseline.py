@@ -59,13 +59,29 @@ def baseline() -> None:
     show_default=True,
     help="a Hugging Face hub handle or a local diffusers folder",
 )
-@click.option("--steps", type=click.IntRange(min=1), default=30, show_default=True)
-@click.option("--guidance", type=float, default=7.0, show_default=True)
-@click.option("--scheduler", default="DPMSolverMultistepScheduler", show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--seconds", type=click.FloatRange(min=0.1), default=10.0, show_default=True)
+@click.option(
+    "--steps", type=click.IntRange(min=1), default=30, show_default=True,
+    help="diffusion steps (Riffusion's text-to-audio page: 30)",
+)  # fmt: skip
+@click.option(
+    "--guidance", type=float, default=7.0, show_default=True, help="classifier-free guidance scale"
+)
+@click.option(
+    "--scheduler", default="DPMSolverMultistepScheduler", show_default=True,
+    help="a diffusers scheduler class name",
+)  # fmt: skip
+@click.option(
+    "--seed", type=int, default=42, show_default=True, help="the latents' seed (per caption)"
+)
+@click.option(
+    "--seconds", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+    help="length of each clip (Riffusion's 512 px image is 5.12 s: see --long-clips)",
+)  # fmt: skip
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, mps")
-@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
+    help="captions per diffusion batch",
+)  # fmt: skip
 @click.option(
     "--long-clips",
     type=click.Choice(["crossfade", "wide"]),
@@ -130,7 +146,10 @@ def baseline_riffusion(
 @click.argument("images", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @OUT_OPTION
 @click.option("--seed", type=int, default=0, show_default=True, help="Griffin-Lim's phase")
-@click.option("--post-filters/--no-post-filters", default=True, show_default=True)
+@click.option(
+    "--post-filters/--no-post-filters", default=True, show_default=True,
+    help="Riffusion's post-processing filters after Griffin-Lim",
+)  # fmt: skip
 def baseline_riffusion_images(images: Path, out: Path, seed: int, post_filters: bool) -> None:
     """Riffusion spectrogram images ({id}.png) you already have -> audio ({id}.wav)."""
     from musiccaps_kit.baselines.riffusion import from_images
@@ -156,17 +175,26 @@ def baseline_riffusion_images(images: Path, out: Path, seed: int, post_filters: 
     type=click.Path(exists=True, dir_okay=False),
     help="--prompt-strategy file: a CSV with columns id,prompt",
 )
-@click.option("--duration", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option(
-    "--intensity", type=click.Choice(["low", "medium", "high"]), default="high", show_default=True
-)
-@click.option("--mode", type=click.Choice(["track", "loop"]), default="track", show_default=True)
+    "--duration", type=click.IntRange(min=1), default=10, show_default=True,
+    help="seconds of music asked of Mubert per caption",
+)  # fmt: skip
 @click.option(
-    "--format", "fmt", type=click.Choice(["wav", "mp3"]), default="wav", show_default=True
-)
+    "--intensity", type=click.Choice(["low", "medium", "high"]), default="high",
+    show_default=True, help="Mubert v3's intensity",
+)  # fmt: skip
 @click.option(
-    "--requests-per-minute", type=click.FloatRange(min=0.1), default=30.0, show_default=True
-)
+    "--mode", type=click.Choice(["track", "loop"]), default="track", show_default=True,
+    help="Mubert v3's mode: a track or a loop",
+)  # fmt: skip
+@click.option(
+    "--format", "fmt", type=click.Choice(["wav", "mp3"]), default="wav", show_default=True,
+    help="the file format Mubert returns",
+)  # fmt: skip
+@click.option(
+    "--requests-per-minute", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+    help="a ceiling on Mubert API calls (its rate limit)",
+)  # fmt: skip
 @click.option(
     "--api",
     type=click.Choice(["v3", "v2"]),

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from click_option_group import GroupedOption, optgroup
 
+from musiccaps_kit.bench.settings import BenchSettings
 from musiccaps_kit.cli.common import clean_errors, key_values
 
 
@@ -30,6 +31,16 @@ class MetricsOption(GroupedOption):
             "the weights its protocol used (`mck models list`) unless a model option names "
             "other ones"
         )
+        return super().get_help_record(ctx)
+
+
+class EmbedderOption(click.Option):
+    """``mck stats --embedder``, whose help lists the registered embedders."""
+
+    def get_help_record(self, ctx: click.Context):
+        from musiccaps_kit.bench.embedders import known_embedders
+
+        self.help = f"the embedder: {', '.join(known_embedders())}"
         return super().get_help_record(ctx)
 
 
@@ -88,7 +99,7 @@ class MetricsOption(GroupedOption):
 @optgroup.group("Metrics")
 @optgroup.option(
     "--metrics",
-    default="fad_musicnn,kld_musicnn",
+    default=",".join(BenchSettings.metrics),
     show_default=True,
     cls=MetricsOption,
 )
@@ -211,14 +222,6 @@ class MetricsOption(GroupedOption):
     "kld_passt, clap_score and, under MusicGen's protocol, fad_vggish",
 )
 @optgroup.option(
-    "--vggish-protocol",
-    type=click.Choice(["auto", "musiclm", "musicgen"]),
-    default="auto",
-    show_default=True,
-    help="fad_vggish as MusicLM's Google FAD or as AudioCraft's (loudness, julius, peak, "
-    "16-bit files); auto: MusicGen's when the musicgen set is asked for",
-)
-@optgroup.option(
     "--vggish-frontend",
     type=click.Choice(["google2019", "nonoverlapping"]),
     default="google2019",
@@ -326,7 +329,6 @@ def bench(
     captions: str,
     listening: str | None,
     loudness: bool,
-    vggish_protocol: str,
     inf: bool,
     openl3_weights: str | None,
     metric_models: tuple[str, ...],
@@ -343,8 +345,9 @@ def bench(
     bootstrap: int,
     seed: int,
 ) -> None:
-    """Score systems against a reference (FAD, KLD, MCC with intervals) beside the paper's
-    Table 1; `mck bench memorization` analyses a trained semantic stage."""
+    """Score generated audio against a reference: the papers' columns (FAD, KAD, KL, CLAP
+    score, MCC, aesthetics) with intervals, beside MusicLM's and MusicGen's Table 1;
+    `mck bench memorization` analyses a trained semantic stage."""
     from musiccaps_kit.bench.column_weights import parse_models
     from musiccaps_kit.bench.run import bench_to_folder
     from musiccaps_kit.bench.settings import (
@@ -396,7 +399,6 @@ def bench(
         listening=listening,
         inf=inf,
         loudness=loudness,
-        vggish_protocol=vggish_protocol,
         kl_collect=kl_collect,
         exclude_reference=exclude_reference,
         device=device,
@@ -442,11 +444,26 @@ def bench(
     type=click.Path(exists=True, file_okay=False),
     help="the tokenized records the stages trained on (train split) with their eval split",
 )
-@click.option("--clips", type=click.IntRange(min=2), default=200, show_default=True)
-@click.option("--continuation", type=click.IntRange(min=1), default=125, show_default=True)
-@click.option("--prompt-seconds", default="0,1,2,3,4,5", show_default=True)
-@click.option("--false-positive-rate", type=float, default=1e-4, show_default=True)
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--clips", type=click.IntRange(min=2), default=200, show_default=True,
+    help="training clips (and as many held-out ones) prompted",
+)  # fmt: skip
+@click.option(
+    "--continuation", type=click.IntRange(min=1), default=125, show_default=True,
+    help="semantic tokens decoded after the prompt (125: 5 s, the paper's)",
+)  # fmt: skip
+@click.option(
+    "--prompt-seconds", default="0,1,2,3,4,5", show_default=True,
+    help="prompt lengths in seconds of semantic tokens (Fig. 3's x axis)",
+)  # fmt: skip
+@click.option(
+    "--false-positive-rate", type=float, default=1e-4, show_default=True,
+    help="share of shuffled (negative) pairs allowed under the approximate-match threshold",
+)  # fmt: skip
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+    help="folder for memorization.json and fig3_memorization.png",
+)  # fmt: skip
 def bench_memorization(
     stages: str,
     records: str,
@@ -478,7 +495,7 @@ def bench_memorization(
     type=click.Path(exists=True, file_okay=False),
     help="folder of clips named {id}.{ext}, or prepared records",
 )
-@click.option("--embedder", default="musicnn", show_default=True, help="a registered embedder")
+@click.option("--embedder", default="musicnn", show_default=True, cls=EmbedderOption)
 @click.option(
     "--option",
     "embedder_options",
@@ -486,9 +503,18 @@ def bench_memorization(
     metavar="KEY=VALUE",
     help="an embedder setting (handle=..., frontend=..., output=..., checkpoint=...)",
 )
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+    help="folder for the statistics (stats.npz, stats.json)",
+)  # fmt: skip
+@click.option(
+    "--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+    help="embedding cache, shared with mck bench  [default: OUT/embeddings]",
+)  # fmt: skip
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+    help="clips per batch",
+)  # fmt: skip
 @click.option(
     "--format",
     "fmt",
@@ -530,7 +556,8 @@ def stats(
 @click.argument("reference", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("system", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def fad(reference: Path, system: Path) -> None:
-    """FAD between two `mck stats` outputs (made with the same embedder recipe)."""
+    """FAD between two `mck stats` output folders (their stats.npz, made with the same
+    embedder recipe); for folders of audio, as fadtk takes them, use `mck bench`."""
     from musiccaps_kit.bench.stats_files import fad_between
 
     value, recipe = clean_errors(lambda: fad_between(reference, system))

@@ -17,7 +17,10 @@ from musiccaps_kit.cli.common import SUBSET_HELP, clean_errors, load_catalog
     "--stages", required=True, type=click.Path(exists=True, dir_okay=False), help="model.pt"
 )
 @click.option("--caption", help="one caption")
-@click.option("--seconds", type=click.FloatRange(min=0.1), default=10.0, show_default=True)
+@click.option(
+    "--seconds", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+    help="length of the generated clip (longer: 15 s stride with a 15 s prefix)",
+)  # fmt: skip
 @click.option(
     "--story",
     multiple=True,
@@ -30,9 +33,15 @@ from musiccaps_kit.cli.common import SUBSET_HELP, clean_errors, load_catalog
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="FILE.wav or DIR")
 @click.option("--mulan", type=click.Path(exists=True, dir_okay=False), help="override")
 @click.option("--codec", type=click.Path(exists=True, dir_okay=False), help="override")
-@click.option("--temperatures", default="1.0,0.95,0.4", show_default=True)
-@click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--temperatures", default="1.0,0.95,0.4", show_default=True,
+    help="sampling temperatures of the semantic, coarse and fine stages (MusicLM's)",
+)  # fmt: skip
+@click.option(
+    "--top-k", type=click.IntRange(min=0), default=0, show_default=True,
+    help="sample from the k most likely tokens (0: all)",
+)  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="the sampling seed")
 @click.option("--no-cache", is_flag=True, help="disable the KV cache (slower, same tokens)")
 @click.option("--overwrite", is_flag=True, help="--captions: redo clips already written")
 @click.option(
@@ -115,7 +124,10 @@ def generate(
     type=click.Path(exists=True, file_okay=False),
     help="prepared records; their eval split is held out from training",
 )
-@click.option("--clips", type=click.IntRange(min=2), default=16, show_default=True)
+@click.option(
+    "--clips", type=click.IntRange(min=2), default=16, show_default=True,
+    help="held-out clips evaluated",
+)  # fmt: skip
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="JSON report")
 def evaluate(kind: str, model: str, records: str, clips: int, out: Path | None) -> None:
     """Evaluate a trained model on held-out clips: codec vs Opus (mel distance, SI-SDR per

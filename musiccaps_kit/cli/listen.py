@@ -14,10 +14,13 @@ def listen() -> None:
 
 
 @listen.command("serve")
-@click.option("--study", "study_file", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--study", "study_file", required=True, type=click.Path(exists=True, dir_okay=False),
+    help="the study file (YAML or JSON: sources, their folders, captions, pairs)",
+)  # fmt: skip
 @click.option("--db", default="sqlite:///ratings.db", show_default=True, help="SQLAlchemy URL")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", type=int, default=8000, show_default=True, help="port to listen on")
 @click.option("--base-url", help="how raters reach the server [default: http://HOST:PORT]")
 @click.option(
     "--threads", type=click.IntRange(min=1), default=32, show_default=True, help="worker threads"
@@ -66,7 +69,10 @@ def listen_serve(
 @listen.command("export")
 @click.option("--db", required=True, help="SQLAlchemy URL of the ratings database")
 @click.option("--study", "study_name", help="only this study")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="the CSV to write (one row per rating)",
+)  # fmt: skip
 def listen_export(db: str, study_name: str | None, out: Path) -> None:
     """Ratings as CSV, with the order shown and the raw answer."""
     from musiccaps_kit.listening.db import export_rows, make_engine
@@ -98,9 +104,15 @@ def listen_export(db: str, study_name: str | None, out: Path) -> None:
     show_default=True,
     help="how the Wilcoxon test treats no-preference ratings",
 )
-@click.option("--bootstrap", type=click.IntRange(min=10), default=1000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--bootstrap", type=click.IntRange(min=10), default=1000, show_default=True,
+    help="bootstrap rounds for the win rates' intervals",
+)  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="the bootstrap's seed")
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+    help="folder for listening.json, the tables and Figs. 7-8",
+)  # fmt: skip
 def listen_analyze(
     ratings: str,
     study_name: str | None,

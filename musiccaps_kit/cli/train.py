@@ -133,8 +133,14 @@ def train_codec_pretrained(model_dir: str, bandwidth: float, out: Path) -> None:
 @MODEL_DIR_OPTION
 @click.option("--layer", type=click.IntRange(min=0), required=True, help="hidden layer")
 @RECORDS_OPTION
-@click.option("--clusters", type=click.IntRange(min=2), default=1024, show_default=True)
-@click.option("--clips", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option(
+    "--clusters", type=click.IntRange(min=2), default=1024, show_default=True,
+    help="k-means vocabulary of the semantic tokens",
+)  # fmt: skip
+@click.option(
+    "--clips", type=click.IntRange(min=1), default=200, show_default=True,
+    help="training clips the k-means is fitted on",
+)  # fmt: skip
 @RUN_OUT_OPTION
 def train_semantic_pretrained(
     model_dir: str, layer: int, records: str, clusters: int, clips: int, out: Path
@@ -152,10 +158,19 @@ def train_semantic_pretrained(
 
 @train.command("mulan-pretrained")
 @click.option("--joint", required=True, help="a joint model: clap, projection, ...")
-@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False),
+    help="the joint model's weights (a LAION-CLAP .pt or a `mck train mulan` model.pt)",
+)  # fmt: skip
 @RECORDS_OPTION
-@click.option("--levels", type=click.IntRange(min=1), default=12, show_default=True)
-@click.option("--codebook", type=click.IntRange(min=2), default=1024, show_default=True)
+@click.option(
+    "--levels", type=click.IntRange(min=1), default=12, show_default=True,
+    help="RVQ levels of the conditioning tokens (MusicLM: 12)",
+)  # fmt: skip
+@click.option(
+    "--codebook", type=click.IntRange(min=2), default=1024, show_default=True,
+    help="codes per RVQ level (MusicLM: 1024)",
+)  # fmt: skip
 @RUN_OUT_OPTION
 def train_mulan_pretrained(
     joint: str, checkpoint: str, records: str, levels: int, codebook: int, out: Path
@@ -180,12 +195,24 @@ def train_mulan_pretrained(
     help="folder of clips named {id}.{ext}, or prepared records",
 )
 @click.option("--captions", default="musiccaps", show_default=True, help="catalog of captions")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="the projection file to write (.npz), for mcc_projection",
+)  # fmt: skip
 @click.option("--embedder", default="musicnn", show_default=True, help="frozen audio tower")
-@click.option("--dims", type=click.IntRange(min=2), default=32, show_default=True)
-@click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--dims", type=click.IntRange(min=2), default=32, show_default=True,
+    help="dimensions of the joint space",
+)  # fmt: skip
+@click.option(
+    "--steps", type=click.IntRange(min=1), default=300, show_default=True,
+    help="training steps of the projections",
+)  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="the training seed")
+@click.option(
+    "--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+    help="the frozen towers' embedding cache  [default: beside --out]",
+)  # fmt: skip
 def train_projection(
     clips: str,
     captions: str,

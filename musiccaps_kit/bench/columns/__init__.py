@@ -41,6 +41,7 @@ FAMILIES: dict[str, tuple[Compute, Callable[[], list[str]]]] = {
 # metric name -> (the column's compute, the embedder options it reads)
 NAMED: dict[str, tuple[Compute, str]] = {
     "clap_score": (clap_score.compute, "clap"),
+    "fad_vggish_audiocraft": (fad.compute_audiocraft, "vggish"),
     "kld_passt": (kld_passt.compute, "passt-kl"),
     "fd_openl3": (fd_openl3.compute, "openl3"),
     "kld_passt_sao": (kld_passt_sao.compute, "passt-sao"),

@@ -2,10 +2,11 @@
 from reference statistics in fadtk's format), with a paired bootstrap over clips, per-clip
 FAD and fadtk's FAD-inf.
 
-Each embedder's clips reach it as its tool loads them (``Embedder.audio_path``), except
-``fad_vggish`` under MusicGen's protocol, which takes AudioCraft's FAD path: the system's
-clip loudness-normalised, both sides resampled with julius to 16 kHz, peak-normalised to
--1 dBFS and written as 16-bit files before Google's FAD code reads them.
+Each embedder's clips reach it as its tool loads them (``Embedder.audio_path``):
+``fad_vggish`` is MusicLM's (Google's FAD code on the files as given). MusicGen's is its own
+column, ``fad_vggish_audiocraft``: AudioCraft's FAD path, the system's clip
+loudness-normalised, both sides resampled with julius to 16 kHz, peak-normalised to -1 dBFS
+and written as 16-bit files before Google's FAD code reads them.
 """
 
 from __future__ import annotations
@@ -41,14 +42,17 @@ from musiccaps_kit.bench.metrics.frechet import (
 OWN = "this toolkit's own: no published protocol"
 
 
-def paths(name: str, model: Embedder, job: Job) -> tuple[AudioPath, AudioPath]:
-    """(reference path, system path) of ``fad_<name>``."""
-    if name == "vggish" and job.settings.vggish_protocol == "musicgen":
+def paths(
+    name: str, model: Embedder, job: Job, audiocraft: bool = False
+) -> tuple[AudioPath, AudioPath]:
+    """(reference path, system path) of ``fad_<name>``; ``audiocraft``: AudioCraft's FAD
+    files (``fad_vggish_audiocraft``)."""
+    if audiocraft:
         return AUDIOCRAFT_FAD, AUDIOCRAFT_FAD_GENERATED if job.settings.loudness else AUDIOCRAFT_FAD
     return model.audio_path, model.audio_path
 
 
-def column_claim(name: str, model: Embedder, job: Job, path: str) -> dict:
+def column_claim(name: str, model: Embedder, job: Job, path: str, audiocraft: bool = False):
     """What ``fad_<name>``'s header may say: the paper's or tool's protocol with its
     weights, or the recipe with other weights."""
     weights, sha = model.weights_name(), model.weights_checksum()
@@ -60,16 +64,16 @@ def column_claim(name: str, model: Embedder, job: Job, path: str) -> dict:
         unmet = None
         if settings.get("frontend") != "google2019":
             unmet = "the PyTorch ports' VGGish front end: not comparable with the papers"
-        if job.settings.vggish_protocol == "musicgen":
+        if audiocraft:
             if not job.settings.loudness:
                 unmet = unmet or "without MusicGen's loudness step (--no-loudness)"
             return releases.claim(
-                "as MusicGen Table 1", ("MusicGen",), "AudioCraft FAD", releases.VGGISH,
-                weights, sha, path, unmet,
+                "as MusicGen Table 1 (AudioCraft's FAD)", ("MusicGen",), "AudioCraft FAD",
+                releases.VGGISH, weights, sha, path, unmet,
             )  # fmt: skip
         return releases.claim(
-            "as MusicLM Table 1", ("MusicLM",), "Google's FAD", releases.VGGISH, weights, sha,
-            path, unmet,
+            "as MusicLM Table 1 (Google's FAD)", ("MusicLM",), "Google's FAD", releases.VGGISH,
+            weights, sha, path, unmet,
         )  # fmt: skip
     if name == "trill":
         return releases.claim(
@@ -112,13 +116,23 @@ def compute(name: str, job: Job) -> MetricResult:
     return frechet(name, job)
 
 
-def frechet(name: str, job: Job, paired: bool = True, claim=None) -> MetricResult:
+def compute_audiocraft(name: str, job: Job) -> MetricResult:
+    """``fad_vggish_audiocraft``: MusicGen Table 1's FAD-VGGish, AudioCraft's
+    ``FrechetAudioDistanceMetric`` files (loudness on the system's clips, julius to 16 kHz,
+    peak -1 dBFS, 16-bit) read by Google's FAD code."""
+    return frechet(name, job, audiocraft=True)
+
+
+def frechet(
+    name: str, job: Job, paired: bool = True, claim=None, audiocraft: bool = False
+) -> MetricResult:
     """FAD of ``fad_<name>``. ``paired=False`` pools every clip of each side whatever
     their ids, as stable-audio-metrics' FD does (each side bootstrapped on its own);
-    ``claim`` replaces the column's claim (``claim(model, audio path summary)``)."""
+    ``claim`` replaces the column's claim (``claim(model, audio path summary)``);
+    ``audiocraft``: AudioCraft's FAD path (``fad_vggish_audiocraft``)."""
     settings = job.settings
     model = embedder(name, job.options(name))
-    reference_path, system_path = paths(name, model, job)
+    reference_path, system_path = paths(name, model, job, audiocraft)
     sys_ids, system = system_clips(model, job, system_path, paired)
     reference, others, from_file, ref_ids, source = _reference(
         name, model, job, sys_ids, reference_path, paired, system[0].shape[1]
@@ -147,7 +161,7 @@ def frechet(name: str, job: Job, paired: bool = True, claim=None) -> MetricResul
     audio = job.audio_recipe(model, ref_ids, sys_ids, reference_path, system_path)
     recipe = {
         **job.model_recipe(model, reference_path, system_path),
-        "claim": (claim or (lambda m, p: column_claim(name, m, job, p)))(
+        "claim": (claim or (lambda m, p: column_claim(name, m, job, p, audiocraft)))(
             model, job.path_summary(reference_path, system_path)
         ),
         "input_audio": audio,
