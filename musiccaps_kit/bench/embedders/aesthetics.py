@@ -33,7 +33,7 @@ from musiccaps_kit.bench.embedders.aesthetics_network import (
     read_release,
 )
 from musiccaps_kit.bench.embedders.base import Embedder
-from musiccaps_kit.bench.embedders.hf_models import HUB_ID
+from musiccaps_kit.bench.embedders.hf_models import HUB_ID, snapshot
 from musiccaps_kit.checksums import checksum_files
 
 DEFAULT_MODEL = "facebook/audiobox-aesthetics"
@@ -46,17 +46,7 @@ def _resolve(spec: str) -> Path:
         return path
     if not HUB_ID.match(spec):
         raise AesWeightsError(f"--aes-model {spec}: no such file or folder")
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(spec, allow_patterns=list(HUB_FILES)))
-    except Exception as e:  # offline, no such repo: the hub's own words
-        first = str(e).splitlines()[0] if str(e) else ""
-        raise AesWeightsError(
-            f"--aes-model {spec}: not a local file or folder, and the Hugging Face hub did not "
-            f"give it ({type(e).__name__}: {first}); download it where there is network and "
-            "pass the folder or checkpoint.pt"
-        ) from None
+    return snapshot(spec, HUB_FILES, "--aes-model")
 
 
 def windows(wave: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -65,16 +65,23 @@ def resolve(spec: str, model_type: str, option: str) -> ModelFolder:
 
 
 def _download(repo_id: str, option: str) -> Path:
+    folder = snapshot(repo_id, MODEL_FILES, option)
+    if not list(folder.glob("*.safetensors")):  # an older repo: PyTorch pickles only
+        folder = snapshot(repo_id, [*MODEL_FILES, "*.bin"], option)
+    return folder
+
+
+def snapshot(repo_id: str, patterns, option: str) -> Path:
+    """The files of a hub repo matching ``patterns``, downloaded once into the Hugging Face
+    cache; a clear ``ValueError`` naming ``option`` when the hub does not give them."""
     from huggingface_hub import snapshot_download
 
     try:
-        folder = Path(snapshot_download(repo_id, allow_patterns=list(MODEL_FILES)))
-        if not list(folder.glob("*.safetensors")):  # an older repo: PyTorch pickles only
-            folder = Path(snapshot_download(repo_id, allow_patterns=[*MODEL_FILES, "*.bin"]))
-        return folder
+        return Path(snapshot_download(repo_id, allow_patterns=list(patterns)))
     except Exception as e:  # offline, unknown repo, no access: the hub's own words
+        first = str(e).splitlines()[0] if str(e) else ""
         raise ValueError(
-            f"{option} {repo_id}: not a folder, and the Hugging Face hub did not give it "
-            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); download it "
-            "where there is network (see the README) and pass the folder"
+            f"{option} {repo_id}: not a local file or folder, and the Hugging Face hub did not "
+            f"give it ({type(e).__name__}: {first}); download it where there is network and "
+            "pass the folder"
         ) from None

@@ -24,7 +24,7 @@ import numpy as np
 from musiccaps_kit.bench import device
 from musiccaps_kit.bench.audio_paths import LIBROSA_MONO
 from musiccaps_kit.bench.embedders.base import Embedder
-from musiccaps_kit.bench.embedders.hf_models import HUB_ID
+from musiccaps_kit.bench.embedders.hf_models import HUB_ID, snapshot
 from musiccaps_kit.bench.embedders.muq_network import (
     N_FFT,
     RATE,
@@ -49,17 +49,7 @@ def _folder(spec: str, option: str, files: tuple[str, ...]) -> Path:
         return path
     if path.exists() or not HUB_ID.match(spec):
         raise MuqWeightsError(f"{option} {spec}: not a folder or a hub id")
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(spec, allow_patterns=list(files)))
-    except Exception as e:  # offline, no such repo: the hub's own words
-        first = str(e).splitlines()[0] if str(e) else ""
-        raise MuqWeightsError(
-            f"{option} {spec}: not a folder, and the Hugging Face hub did not give it "
-            f"({type(e).__name__}: {first}); download it where there is network and pass "
-            "the folder"
-        ) from None
+    return snapshot(spec, files, option)
 
 
 class MuqMulanModel:

@@ -38,7 +38,7 @@ from musiccaps_kit.bench import device
 from musiccaps_kit.bench.audio_paths import FADTK
 from musiccaps_kit.bench.embedders.base import Embedder
 from musiccaps_kit.bench.embedders.encodec import kadtk_pooled
-from musiccaps_kit.bench.embedders.hf_models import resolve
+from musiccaps_kit.bench.embedders.hf_models import resolve, snapshot
 
 LIMIT_SECONDS = 6 * 60  # fadtk/kadtk: limit_minutes=6
 
@@ -241,20 +241,9 @@ def as_cached(frames: np.ndarray) -> np.ndarray:
 
 
 def resolve_processor(spec: str, option: str) -> Path:
-    """A processor repo (``preprocessor_config.json`` only) from the hub's cache or a
-    download."""
+    """A processor repo (``preprocessor_config.json`` only) from a folder or the hub."""
     path = Path(spec).expanduser()
-    if path.is_dir():
-        return path
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(spec, allow_patterns=["preprocessor_config.json"]))
-    except Exception as e:  # offline, no such repo: the hub's own words
-        raise ValueError(
-            f"{option}: the processor {spec} is not here and the hub did not give it "
-            f"({type(e).__name__})"
-        ) from None
+    return path if path.is_dir() else snapshot(spec, ["preprocessor_config.json"], option)
 
 
 def _state(folder: Path) -> dict:
