@@ -160,7 +160,8 @@ def train_semantic_pretrained(
 @click.option("--joint", required=True, help="a joint model: clap, projection, ...")
 @click.option(
     "--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False),
-    help="the joint model's weights (a LAION-CLAP .pt or a `mck train mulan` model.pt)",
+    help="the --joint model's weights: a LAION-CLAP .pt, a `mck train projection` file or a "
+    "`mck train mulan` model.pt",
 )  # fmt: skip
 @RECORDS_OPTION
 @click.option(
