@@ -122,9 +122,8 @@ def resolve(metrics: tuple[str, ...], settings: BenchSettings, asked: str) -> Be
                 wanted[metric] = release
     for metric in metrics:  # the transformers families: folder, class, processor, now
         if ssl_family(metric):
-            options = {**settings.embedder_options.get(metric.partition("_")[2], {})}
             try:
-                ssl.make(metric.partition("_")[2], **options, **chosen.get(metric, {}))
+                ssl.make(metric.partition("_")[2], **chosen.get(metric, {}))
             except ValueError as e:
                 raise ValueError(f"{metric}: {e}") from None
     if wanted:
