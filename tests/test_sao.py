@@ -372,19 +372,10 @@ def test_the_tools_sdd_pickle_as_the_reference(clips, passt10, realmusic, tmp_pa
 
 @pytest.fixture(scope="module")
 def fusion_clap(tmp_path_factory):
-    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
-
-    from tests.tiny_hf import CLAP_AUDIO, CLAP_TEXT, byte_level_tokenizer, laion_checkpoint
+    from tests.tiny_hf import laion_checkpoint, tiny_fusion_clap
 
     root = tmp_path_factory.mktemp("fusion")
-    torch.manual_seed(2)
-    config = ClapConfig(
-        audio_config={**CLAP_AUDIO, "enable_fusion": True}, text_config=CLAP_TEXT, projection_dim=16
-    )
-    ClapModel(config).eval().save_pretrained(root / "folder")
-    byte_level_tokenizer(root / "folder")
-    ClapFeatureExtractor(frequency_min=50, frequency_max=14000).save_pretrained(root / "folder")
-    pt = laion_checkpoint(root / "folder", root / "630k-audioset-fusion-best.pt")
+    pt = laion_checkpoint(tiny_fusion_clap(root / "folder"), root / "630k-audioset-fusion-best.pt")
     return root / "folder", pt
 
 

@@ -64,6 +64,21 @@ def tiny_clap(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+def tiny_fusion_clap(folder: Path, seed: int = 2) -> Path:
+    """The tiny CLAP with LAION's feature fusion (``enable_fusion``), as ``tiny_clap``."""
+    import torch
+    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
+
+    torch.manual_seed(seed)
+    config = ClapConfig(
+        audio_config={**CLAP_AUDIO, "enable_fusion": True}, text_config=CLAP_TEXT, projection_dim=16
+    )
+    ClapModel(config).eval().save_pretrained(folder)
+    byte_level_tokenizer(folder)
+    ClapFeatureExtractor(frequency_min=50, frequency_max=14000).save_pretrained(folder)
+    return folder
+
+
 def tiny_encodec(folder: Path, seed: int = 0) -> Path:
     import torch
     from transformers import EncodecConfig, EncodecModel
