@@ -44,13 +44,7 @@ def release_files(tmp_path_factory):
     from musiccaps_kit.bench.embedders import passt_network as P
     from tests.openl3_keras import save_keras_openl3
     from tests.test_sao import SMALL
-    from tests.tiny_hf import (
-        CLAP_AUDIO,
-        CLAP_TEXT,
-        byte_level_tokenizer,
-        laion_checkpoint,
-        tiny_clap,
-    )
+    from tests.tiny_hf import laion_checkpoint, tiny_clap, tiny_fusion_clap
 
     root = tmp_path_factory.mktemp("releases")
     served, work = root / "served", root / "work"
@@ -61,16 +55,7 @@ def release_files(tmp_path_factory):
     config20 = P.PasstConfig(width=64, depth=2, time_patches=200)
     torch.save(P.build(config20).state_dict(), served / PASST20)
     laion_checkpoint(tiny_clap(work / "clap", seed=4), served / CLAP_MUSIC)
-    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
-
-    torch.manual_seed(2)
-    fusion = ClapConfig(
-        audio_config={**CLAP_AUDIO, "enable_fusion": True}, text_config=CLAP_TEXT, projection_dim=16
-    )
-    ClapModel(fusion).eval().save_pretrained(work / "fusion")
-    byte_level_tokenizer(work / "fusion")
-    ClapFeatureExtractor(frequency_min=50, frequency_max=14000).save_pretrained(work / "fusion")
-    laion_checkpoint(work / "fusion", served / FUSION)
+    laion_checkpoint(tiny_fusion_clap(work / "fusion"), served / FUSION)
     h5 = work / releases.OPENL3_MEL256_MUSIC.local_name
     save_keras_openl3(h5, SMALL, seed=1)
     (served / OPENL3).write_bytes(gzip.compress(h5.read_bytes()))
@@ -223,9 +208,9 @@ def _fetch_process(env: dict, name: str) -> subprocess.Popen:
 
 
 def test_two_processes_download_once_and_ctrl_c_resumes(release_files, tmp_path):
-    """Real processes (`mck models fetch`) on a slow mirror: two at once make one download;
-    one interrupted by SIGINT leaves no file under the released name, and the next run
-    resumes with a Range request."""
+    """Real processes (`mck models fetch`) on a slow mirror: two at once make one download
+    (and one unpacking of a gzipped release); one interrupted by SIGINT leaves no file
+    under the released name, and the next run resumes with a Range request."""
     served, _ = release_files
     mirror = ModelMirror(served, delay_s=6.0)
     env = {**os.environ, "MCK_MODELS": str(tmp_path / "models"), "MCK_MODELS_MIRROR": mirror.url}
@@ -238,6 +223,14 @@ def test_two_processes_download_once_and_ctrl_c_resumes(release_files, tmp_path)
         target = tmp_path / "models" / CLAP_MUSIC
         assert target.read_bytes() == (served / CLAP_MUSIC).read_bytes()
         assert all(str(target) in out for out, _ in outs)
+        # openl3's gzipped release: downloaded once and unpacked once, both processes served
+        runs = [_fetch_process(env, OPENL3) for _ in range(2)]
+        outs = [r.communicate(timeout=120) for r in runs]
+        assert [r.returncode for r in runs] == [0, 0], outs
+        assert mirror.requests_for(OPENL3) == [None]
+        h5 = tmp_path / "models" / releases.OPENL3_MEL256_MUSIC.local_name
+        assert h5.read_bytes()[:4] == b"\x89HDF" and not (tmp_path / "models" / OPENL3).exists()
+        assert all(str(h5) in out for out, _ in outs)
 
         run = _fetch_process(env, FUSION)
         part = tmp_path / "models" / f"{FUSION}.part"

@@ -144,8 +144,14 @@ def fetch(release: Release, folder: Path | None = None) -> Path:
         return _from_hub(release, folder)
     _writable(target, release)
     if release.packed:
-        packed = download(url_of(release), target / release.file, release.size)
-        return _unpack(packed, target / release.local_name)
+        from filelock import FileLock
+
+        local = target / release.local_name
+        with FileLock(str(local.with_name(local.name + ".lock"))):
+            if local.is_file():  # another process fetched and unpacked it meanwhile
+                return local
+            packed = download(url_of(release), target / release.file, release.size)
+            return _unpack_held(packed, local)
     return download(url_of(release), target / release.file, release.size)
 
 
@@ -342,7 +348,18 @@ def _check_format(path: Path, name: str, url: str, total: int | None = None) -> 
 
 
 def _unpack(packed: Path, dest: Path) -> Path:
-    """A ``.gz`` release unpacked once beside it (then removed); checked as its format."""
+    """A ``.gz`` release unpacked once beside it (then removed), checked as its format;
+    under the unpacked file's lock, which ``fetch`` also holds over the download, so that
+    processes that waited for one download neither fetch nor unpack it again."""
+    from filelock import FileLock
+
+    with FileLock(str(dest.with_name(dest.name + ".lock"))):
+        return _unpack_held(packed, dest)
+
+
+def _unpack_held(packed: Path, dest: Path) -> Path:
+    if dest.is_file():  # another process unpacked it while this one waited
+        return dest
     try:
         with gzip.open(packed, "rb") as source, atomic_path(dest) as tmp:
             with open(tmp, "wb") as out:
@@ -350,7 +367,7 @@ def _unpack(packed: Path, dest: Path) -> Path:
             _check_format(tmp, dest.name, str(packed))
     except (OSError, EOFError) as e:
         raise DownloadError(f"{packed.name}: cannot unpack it ({e})") from None
-    packed.unlink()
+    packed.unlink(missing_ok=True)
     return dest
 
 
