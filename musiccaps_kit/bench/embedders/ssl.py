@@ -157,7 +157,6 @@ class SslFrames(Embedder):
 
     def _load(self):
         if self._parts is None:
-            import torch
             from transformers import AutoFeatureExtractor
 
             processor = AutoFeatureExtractor.from_pretrained(self.processor_folder)
@@ -172,8 +171,7 @@ class SslFrames(Embedder):
                 from transformers import AutoModel
 
                 model = AutoModel.from_pretrained(self.folder).eval()
-            with torch.inference_mode():
-                self._parts = (device.place(model), processor)
+            self._parts = (device.place(model), processor)
         return self._parts
 
     def embed(self, wave: np.ndarray) -> np.ndarray:
